@@ -1,0 +1,41 @@
+"""Settings of the suite: flat, commented module-level constants (read, never run).
+
+The defaults are the tutorial's model: 10x10 images, 7 intensity levels, one GRU
+layer of 256 units per digit. Changing target_size or max_intensity needs models
+trained with the same values; the model files record them and refuse a mismatch.
+"""
+import os
+
+# --- data and preprocessing ---------------------------------------------------
+target_size = 10                    # images are shrunk to target_size x target_size
+max_intensity = 6                   # intensities are quantised to levels 0..max_intensity
+num_classes = max_intensity + 1     # one-hot width of a pixel (7)
+factor = 256 / max_intensity        # uint8 intensity / factor, rounded, is the level
+
+# --- model --------------------------------------------------------------------
+gru_units = 256                     # width of the single GRU layer
+
+# --- training (train_mnist.py) ----------------------------------------------------
+# The tutorial trained 12 epochs at batch 32 with a constant Adam rate of 1e-3
+# (--epochs=12 --batch_size=32 --learning_rate=0.001 --lr_schedule=constant
+# --validation_fraction=0 reproduces it). Our default trains with a cosine-decayed
+# rate and keeps the epoch with the best held-out likelihood.
+epochs = 15                         # passes over the digit's training images
+batch_size = 64                     # sequences per gradient step
+learning_rate = 2e-3                # Adam's peak learning rate
+lr_schedule = "cosine"              # "cosine" (decay to 0 over the run) or "constant"
+validation_fraction = 0.05          # share of the digit's training images held out
+seed = 0                            # seeds the split, the initial weights and the shuffling
+
+# --- sampling (generate_mnist.py) --------------------------------------------------
+grid_size = 5                       # samples per row and column of the grid
+tile_size = 32                      # pixels per side of one sample in the grid
+
+# --- classification (classification.py) -------------------------------------------
+classify_num_images = 100           # test images classified by default (the tutorial's)
+classify_chunk = 2500               # sequences run through a model at once
+
+# --- folders (relative to this file, so the scripts run from any directory) -------
+root = os.path.dirname(os.path.abspath(__file__))
+models_dir = os.path.join(root, "trained", "mnist_models")
+generated_dir = os.path.join(root, "generated")

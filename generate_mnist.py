@@ -1,0 +1,66 @@
+"""Draw new digits from a trained model and save them as a grid picture.
+
+    python generate_mnist.py --digit=2          # -> generated/samples_of_2.png
+    python generate_mnist.py --digit=all        # one row per digit
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+import config
+import util
+
+
+def digit_or_all(text):
+    return "all" if str(text).strip().lower() == "all" else util.digit_arg(text)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--digit", type=digit_or_all, default=0,
+                   help="digit to draw, 0..9, or 'all' for one row per digit (default 0)")
+    p.add_argument("--grid_size", type=util.positive_int, default=config.grid_size,
+                   help=f"samples per row and column; with --digit=all, per row (default {config.grid_size})")
+    p.add_argument("--output_size", type=util.positive_int, default=config.tile_size,
+                   help=f"pixels per side of each sample in the picture (default {config.tile_size})")
+    p.add_argument("--output", default=None,
+                   help="PNG file to write (default generated/samples_of_{digit}.png)")
+    p.add_argument("--seed", type=int, default=None, help="random seed; same seed, same picture (default: fresh)")
+    p.add_argument("--temperature", type=util.positive_float, default=1.0,
+                   help="1.0 samples the model exactly; lower is crisper, higher noisier (default 1.0)")
+    p.add_argument("--show", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
+                   help="also open the picture on screen (default False)")
+    p.add_argument("--models_dir", default=config.models_dir,
+                   help="folder of the model files (default trained/mnist_models)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    util.print_settings(args)
+    if args.output is None:
+        os.makedirs(config.generated_dir, exist_ok=True)
+        args.output = os.path.join(config.generated_dir, f"samples_of_{args.digit}.png")
+    elif not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        raise util.UserError(f"cannot write {args.output}: its folder does not exist")
+    digits = list(range(10)) if args.digit == "all" else [args.digit]
+    per_digit = args.grid_size if args.digit == "all" else args.grid_size ** 2
+    nets = util.load_all_models(args.models_dir, digits)
+    rng = np.random.default_rng(args.seed)
+    start = time.time()
+    levels = np.concatenate([util.sample(net, per_digit, config.target_size, rng, args.temperature)
+                             for net in nets])
+    seconds = time.time() - start
+    rows = len(digits) if args.digit == "all" else args.grid_size
+    grid = util.tile_grid(levels, rows, args.grid_size, args.output_size, config.max_intensity)
+    util.save_png(grid, args.output)
+    print(f"sampled {len(levels)} images in {seconds:.3f} s -> {args.output}")
+    if args.show:
+        from PIL import Image
+        Image.open(args.output).show()
+
+
+if __name__ == "__main__":
+    util.run_main(main)

