@@ -67,6 +67,9 @@ def main(argv=None):
         except KeyboardInterrupt:
             kept = f"the previous {path} was kept" if os.path.exists(path) else f"no {path} was written"
             sys.exit(f"interrupted: {kept}; continue with --resume=True")
+        if meta["history"]:
+            util.save_learning_curve(meta["history"], path.replace(".keras", "_curve.png"),
+                                     meta["target_size"] ** 2)
         last = meta["history"][-1] if meta["history"] else {}
         val = meta["validation_bits_per_pixel"]
         print(f"digit {digit}: {len(images)} images, {time.time() - start:.0f} s, final loss "

@@ -521,13 +521,18 @@ class NumpyGRU:
         return np.zeros((n, self.units), np.float32)
 
     def step(self, h, inputs):
-        """h (n, units), inputs (n,) levels or self.start -> new h."""
+        """h (n, units) or None for the zero state, inputs (n,) levels or self.start -> new h."""
         u = self.units
         xp = self.input_rows[inputs]
-        hp = h @ self.recurrent
-        hp += self.recurrent_bias
-        zr = xp[:, :2 * u] + hp[:, :2 * u]
-        np.multiply(zr, 0.5, out=zr)                   # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5
+        if h is None:                                  # zero state: h @ U is 0
+            h = self.zero_state(len(xp))
+            hp = np.broadcast_to(self.recurrent_bias, xp.shape).copy()
+        else:
+            hp = h @ self.recurrent
+            hp += self.recurrent_bias
+        zr = xp[:, :2 * u]
+        zr += hp[:, :2 * u]
+        zr *= 0.5                                      # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5
         np.tanh(zr, out=zr)
         zr *= 0.5
         zr += 0.5
@@ -619,6 +624,8 @@ def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_
                             f"rerun without --resume") from None
         if verbose:
             print(f"digit {digit}: resuming after epoch {state['epoch']} of {epochs}")
+    elif resume and verbose:
+        print(f"digit {digit}: no checkpoint to resume from, starting afresh")
     if model is None:
         model = build_model(num_classes, units)
         if lr_schedule == "cosine":
@@ -685,8 +692,7 @@ def sample(net, n, target_size, rng, temperature=1.0):
     One GRU step per pixel for the whole batch, from the zero start vector; every
     pixel is drawn from p(pixel | pixels before it) ** (1 / temperature), renormalised.
     """
-    h = net.zero_state(n)
-    inputs = np.full(n, net.start)
+    h, inputs = None, np.full(n, net.start)
     out = np.zeros((n, target_size * target_size), np.uint8)
     for t in range(target_size * target_size):
         h = net.step(h, inputs)
@@ -704,22 +710,29 @@ def sample(net, n, target_size, rng, temperature=1.0):
 # =============================================================================
 
 def log_likelihoods(net, levels, chunk=None):
-    """log p(image | model) in nats for each image: sum over pixels of log p(pixel_t | pixels_<t)."""
+    """log p(image | model) in nats for each image: sum over pixels of log p(pixel_t | pixels_<t).
+
+    One GRU step per pixel for a chunk of images at once; the small output layer's
+    logits are kept per step and turned into log-probabilities in one pass at the end.
+    """
     chunk = chunk or config.classify_chunk
     flat = np.asarray(levels).reshape(len(levels), -1)
+    steps = flat.shape[1]
     out = np.zeros(len(flat), np.float64)
     for lo in range(0, len(flat), chunk):
         seq = flat[lo:lo + chunk]
         n = len(seq)
-        rows = np.arange(n)
-        h = net.zero_state(n)
-        inputs = np.full(n, net.start)
-        total = np.zeros(n, np.float64)
-        for t in range(seq.shape[1]):
+        logits = np.empty((steps, n, net.num_classes), np.float32)
+        h, inputs = None, np.full(n, net.start)
+        for t in range(steps):
             h = net.step(h, inputs)
-            total += net.log_probs(h)[rows, seq[:, t]]
+            np.matmul(h, net.dense_w, out=logits[t])
             inputs = seq[:, t]
-        out[lo:lo + n] = total
+        logits += net.dense_b
+        logits -= logits.max(-1, keepdims=True)
+        lse = np.log(np.exp(logits).sum(-1))                               # (steps, n)
+        picked = np.take_along_axis(logits, seq.T[:, :, None].astype(np.intp), -1)[..., 0]
+        out[lo:lo + n] = (picked.astype(np.float64) - lse).sum(0)
     return out
 
 
@@ -860,5 +873,33 @@ def save_confusion_png(matrix, path, cell=28):
                 dark = body[d * cell + 2, j * cell + 2] < 128
                 draw.text((cell + j * cell + 2, cell + d * cell + cell // 3), str(v),
                           fill=(255, 255, 255) if dark else (0, 0, 0))
+    save_png(np.asarray(image), path)
+    return path
+
+
+def curve_points(values, width, height, lo, hi, pad=24):
+    """Pixel coordinates of a series on a (width, height) canvas (pure numpy)."""
+    values = np.asarray(values, np.float64)
+    x = pad + np.arange(len(values)) * (width - 2 * pad) / max(len(values) - 1, 1)
+    y = height - pad - (values - lo) / max(hi - lo, 1e-12) * (height - 2 * pad)
+    return list(zip(x.tolist(), y.tolist()))
+
+
+def save_learning_curve(history, path, seq_len, width=320, height=200):
+    """Training (black) and validation (red) loss per epoch, in bits per pixel, as a PNG."""
+    from PIL import Image, ImageDraw
+    train = [bits_per_pixel(h["loss"], seq_len) for h in history]
+    val = [bits_per_pixel(h["val_loss"], seq_len) for h in history if h.get("val_loss") is not None]
+    lo, hi = min(train + val), max(train + val)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([24, 24, width - 24, height - 24], outline=(180, 180, 180))
+    for series, colour in ((train, (0, 0, 0)), (val, (200, 0, 0))):
+        if len(series) > 1:
+            draw.line(curve_points(series, width, height, lo, hi), fill=colour, width=2)
+    draw.text((26, 4), f"bits/pixel: train (black), validation (red)", fill=(0, 0, 0))
+    draw.text((2, 24), f"{hi:.2f}", fill=(0, 0, 0))
+    draw.text((2, height - 34), f"{lo:.2f}", fill=(0, 0, 0))
+    draw.text((width // 2 - 30, height - 18), f"epoch 1..{len(history)}", fill=(0, 0, 0))
     save_png(np.asarray(image), path)
     return path

@@ -25,7 +25,7 @@ def test_stepwise_probabilities_equal_the_full_sequence_model(model):
     rng = np.random.default_rng(0)
     levels = rng.integers(0, 7, (6, 10, 10))
     x, _ = util.to_sequences(levels, 7)
-    full = np.asarray(model(x))                                  # (6, 101, 7)
+    full = util.get_keras().ops.convert_to_numpy(model(x))                                  # (6, 101, 7)
     net = util.NumpyGRU(model)
     h, inputs, steps = net.zero_state(6), np.full(6, net.start), []
     flat = levels.reshape(6, -1)
@@ -40,7 +40,7 @@ def test_stepwise_probabilities_equal_the_full_sequence_model(model):
 def test_log_likelihood_equals_log_of_product_of_probabilities(model):
     levels = np.random.default_rng(1).integers(0, 7, (5, 10, 10))
     x, _ = util.to_sequences(levels, 7)
-    p = np.asarray(model(x), np.float64)[:, :100]
+    p = util.get_keras().ops.convert_to_numpy(model(x)).astype(np.float64)[:, :100]
     flat = levels.reshape(5, -1)
     product = np.prod(p[np.arange(5)[:, None], np.arange(100)[None], flat], 1)
     assert (product > 0).all()                                   # small enough not to underflow

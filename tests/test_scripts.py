@@ -24,7 +24,8 @@ def test_train_all_digits_then_generate_and_classify(script_env, tmp_path):
     models = str(tmp_path / "models")
     out = run("train_mnist.py", "--all_digits=True", "--num_images=8", "--epochs=1",
               f"--models_dir={models}", env=script_env)
-    assert sorted(os.listdir(models)) == [f"model_{d}.keras" for d in range(10)]
+    assert sorted(os.listdir(models)) == sorted([f"model_{d}.keras" for d in range(10)]
+                                                + [f"model_{d}_curve.png" for d in range(10)])
     assert out.stdout.count("settings:") == 1 and out.stdout.count("-> ") == 10
     png = str(tmp_path / "two.png")
     gen = run("generate_mnist.py", "--digit=2", f"--models_dir={models}", f"--output={png}", env=script_env)
@@ -41,12 +42,12 @@ def test_train_one_digit_with_all_digits_false(script_env, tmp_path):
     models = str(tmp_path / "m")
     out = run("train_mnist.py", "--digit=3", "--all_digits=False", "--num_images=1000", "--epochs=1",
               f"--models_dir={models}", "--quiet", env=script_env)
-    assert os.listdir(models) == ["model_3.keras"]
+    assert sorted(os.listdir(models)) == ["model_3.keras", "model_3_curve.png"]
     assert "digit 3: only 12 training images, using them all" in out.stdout
     out = run("train_mnist.py", "--all_digits=1", "--skip_existing=True", "--num_images=5", "--epochs=1",
               f"--models_dir={models}", "--quiet", env=script_env)
     assert "digit 3: " in out.stdout and "exists, skipped" in out.stdout
-    assert len(os.listdir(models)) == 10
+    assert len([f for f in os.listdir(models) if f.endswith(".keras")]) == 10
 
 
 def test_generate_is_deterministic_with_seed_and_draws_all_digits(script_env, tiny_models, tmp_path):

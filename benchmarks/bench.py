@@ -1,0 +1,168 @@
+"""Speed benchmark: prints ratios, measured in one run on the machine at hand.
+
+    python benchmarks/bench.py [--models_dir=trained/mnist_models] [--quick]
+
+- sampling a 5x5 grid one GRU step per pixel (ours) against re-running the whole
+  prefix with predict for every pixel (the tutorial's method, as the baseline);
+- classification throughput against the sgemm floor that numpy measures here, and
+  against the tutorial's classify (Python-loop preprocessing, float64 one-hot
+  sequences, a predict per model, the product of probabilities);
+- training throughput at the tutorial's settings and at ours;
+- the default commands as whole processes, with their peak memory.
+"""
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import config  # noqa: E402
+import util  # noqa: E402
+
+
+def best_of(fn, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def sgemm_gflops():
+    """The floor's rate: the GRU's own matrix shape, (chunk, units) @ (units, 3 units)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((config.classify_chunk, config.gru_units), np.float32)
+    b = rng.random((config.gru_units, 3 * config.gru_units), np.float32)
+    dt = best_of(lambda: [a @ b for _ in range(20)]) / 20
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / dt / 1e9
+
+
+def naive_sample(model, n, rng):
+    """The tutorial's sampler, fixed to start from the zero vector: a predict per pixel."""
+    c = config.num_classes
+    for _ in range(n):
+        seq = np.zeros((1, 1, c), np.float32)
+        for _ in range(config.target_size ** 2):
+            p = model.predict(seq, verbose=0)[0, -1].astype(np.float64)
+            level = rng.choice(c, p=p / p.sum())
+            seq = np.concatenate([seq, np.eye(c, dtype=np.float32)[level][None, None]], 1)
+
+
+def tutorial_classify(models, images):
+    """The tutorial's classification: loop preprocessing, float64 inputs, products."""
+    from skimage.transform import resize
+    from skimage.util import img_as_ubyte
+    levels = np.stack([np.round(img_as_ubyte(resize(im, (config.target_size,) * 2)) / config.factor)
+                       for im in images]).astype(int)
+    x = np.zeros((len(images), config.target_size ** 2 + 1, config.num_classes))
+    for i, lv in enumerate(levels):
+        for t, v in enumerate(lv.ravel()):
+            x[i, t + 1, v] = 1.0
+    probs = []
+    for m in models:
+        p = m.predict(x, verbose=0)[:, :-1]
+        probs.append(np.prod(np.sum(p * x[:, 1:], -1), 1))
+    return np.argmax(np.stack(probs, 1), 1)
+
+
+def train_rate(levels, batch_size, learning_rate, lr_schedule, epochs=1):
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model_0.keras")
+        util.train_digit(levels[:256], path, 0, epochs=1, batch_size=batch_size, verbose=0)  # warm up
+        t = time.perf_counter()
+        util.train_digit(levels, path, 0, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         lr_schedule=lr_schedule, validation_fraction=0, verbose=0)
+        return epochs * len(levels) / (time.perf_counter() - t)
+
+
+def run_process(args):
+    """Wall time and peak resident memory of a whole command."""
+    t = time.perf_counter()
+    code = ("import resource, runpy, sys; sys.argv = sys.argv[1:]; "
+            "import atexit; atexit.register(lambda: print('PEAK_KB', "
+            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)); "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t
+    peak = [int(l.split()[1]) for l in proc.stderr.splitlines() if l.startswith("PEAK_KB")]
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr}")
+    return wall, (peak[0] / 1024 if peak else float("nan")), proc.stdout
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models_dir", default=config.models_dir, help="trained models (default trained/mnist_models)")
+    p.add_argument("--quick", action="store_true", help="smaller baselines and no training or process runs")
+    args = p.parse_args()
+    keras = util.get_keras()
+    rows = []
+
+    def report(name, value, note=""):
+        rows.append((name, value, note))
+        print(f"{name:<58} {value:>12} {note}", flush=True)
+
+    print(f"machine: {os.cpu_count()} cores; keras {keras.__version__}, backend {keras.backend.backend()}")
+    models = [util.load_digit_model(util.model_path(args.models_dir, d), digit=d)[0] for d in range(10)]
+    nets = [util.NumpyGRU(m) for m in models]
+    data = util.load_mnist()
+
+    # --- sampling ---------------------------------------------------------------------
+    n_grid = config.grid_size ** 2
+    ours = best_of(lambda: util.sample(nets[2], n_grid, config.target_size, np.random.default_rng(0)))
+    n_naive = 1 if args.quick else 2
+    naive = best_of(lambda: naive_sample(models[2], n_naive, np.random.default_rng(0)), repeat=1) * n_grid / n_naive
+    report("sampling a 5x5 grid, one step per pixel (s)", f"{ours:.4f}")
+    report("sampling a 5x5 grid, predict on the prefix (s)", f"{naive:.1f}", f"(from {n_naive} images)")
+    report("  speed-up of stepwise sampling", f"{naive / ours:.0f}x", "(target >= 500x)")
+
+    # --- classification -----------------------------------------------------------------
+    n = 2000 if args.quick else 10000
+    levels = util.preprocess(data["x_test"][:n])
+    t_ours = best_of(lambda: [util.log_likelihoods(net, levels) for net in nets], repeat=1 if not args.quick else 2)
+    flops = 10 * n * (config.target_size ** 2 + 1) * 2 * config.gru_units * 3 * config.gru_units
+    rate = sgemm_gflops()
+    floor = flops / rate / 1e9
+    report(f"classification, {n} images x 10 models (s)", f"{t_ours:.2f}", f"{n / t_ours:.0f} images/s")
+    report("  sgemm floor for the same matrix work (s)", f"{floor:.2f}", f"numpy sgemm {rate:.0f} GFLOP/s")
+    report("  time / floor", f"{t_ours / floor:.2f}", "(target <= 2)")
+    n_tut = 200 if args.quick else 1000
+    t_tut = best_of(lambda: tutorial_classify(models, data["x_test"][:n_tut]), repeat=1)
+    t_ours_small = best_of(lambda: [util.log_likelihoods(net, util.preprocess(data["x_test"][:n_tut]))
+                                    for net in nets])
+    report(f"tutorial's classify, {n_tut} images (s)", f"{t_tut:.2f}", f"{n_tut / t_tut:.0f} images/s")
+    report("  speed-up over the tutorial's classify (same images)", f"{t_tut / t_ours_small:.1f}x", "(target >= 5x)")
+    if args.quick:
+        return
+
+    # --- training -----------------------------------------------------------------------
+    train_levels = util.preprocess(data["x_train"][data["y_train"] == 0][:2048])
+    tut = train_rate(train_levels, 32, 1e-3, "constant")
+    ours_rate = train_rate(train_levels, config.batch_size, config.learning_rate, config.lr_schedule)
+    report("training at batch 32, the tutorial's (images/s)", f"{tut:.0f}")
+    report(f"training at batch {config.batch_size}, ours (images/s)", f"{ours_rate:.0f}",
+           f"{ours_rate / tut:.2f}x")
+
+    # --- whole processes ------------------------------------------------------------------
+    md = f"--models_dir={args.models_dir}"
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, peak, _ = run_process(["generate_mnist.py", "--digit=2", md, f"--output={tmp}/g.png"])
+        report("python generate_mnist.py --digit=2 (s, whole process)", f"{wall:.1f}", "(target < 8 s)")
+        wall, peak, out = run_process(["classification.py", "--num_images=10000", md, "--quiet",
+                                       f"--confusion_output={tmp}/c.png"])
+    report("python classification.py --num_images=10000 (s)", f"{wall:.1f}", "(target < 35 s)")
+    report("  its peak memory (MB)", f"{peak:.0f}", "(target < 3000 MB)")
+    print(out.splitlines()[1] if len(out.splitlines()) > 1 else out)
+    print(f"this process's peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
