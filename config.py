@@ -34,6 +34,7 @@ tile_size = 32                      # pixels per side of one sample in the grid
 # --- classification (classification.py) -------------------------------------------
 classify_num_images = 100           # test images classified by default (the tutorial's)
 classify_chunk = 512                # sequences run through a model at once (cache-sized)
+classify_workers = os.cpu_count() or 1  # threads sharing the chunks (one BLAS thread each)
 
 # --- folders (relative to this file, so the scripts run from any directory) -------
 root = os.path.dirname(os.path.abspath(__file__))

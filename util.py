@@ -455,6 +455,32 @@ def read_meta(path):
         return json.loads(z.read(META_NAME))
 
 
+def _read_failure(path, err):
+    first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+    return UserError(f"{path} is not a readable model file ({type(err).__name__}: {first})")
+
+
+def _check_model_file(path, meta, num_classes, digit, target_size, max_intensity):
+    """Refuse a model made with other settings, or of another digit."""
+    if meta is None:   # a tutorial .h5 or foreign file: only the level count can be checked
+        meta = {"target_size": target_size, "max_intensity": num_classes - 1, "num_classes": num_classes}
+    want = {"target_size": target_size, "max_intensity": max_intensity}
+    got = {k: meta.get(k) for k in want}
+    if got != want or num_classes != max_intensity + 1:
+        raise UserError(f"{path} was trained with target_size={got['target_size']}, "
+                        f"max_intensity={got['max_intensity']} but the current settings are "
+                        f"target_size={target_size}, max_intensity={max_intensity}; "
+                        f"retrain it or change config.py")
+    if digit is not None and meta.get("digit", digit) != digit:
+        raise UserError(f"{path} holds the model of digit {meta.get('digit')}, not {digit}")
+    return meta
+
+
+def _missing(path, digit):
+    hint = f"python train_mnist.py --digit={digit}" if digit is not None else "python train_mnist.py"
+    return UserError(f"model file {path} is missing; train it with `{hint}`")
+
+
 def load_digit_model(path, digit=None, target_size=None, max_intensity=None):
     """Load one digit's model (.keras or the tutorial's .h5) and check its settings.
 
@@ -464,31 +490,41 @@ def load_digit_model(path, digit=None, target_size=None, max_intensity=None):
     target_size = target_size or config.target_size
     max_intensity = max_intensity or config.max_intensity
     if not os.path.exists(path):
-        hint = f"python train_mnist.py --digit={digit}" if digit is not None else "python train_mnist.py"
-        raise UserError(f"model file {path} is missing; train it with `{hint}`")
+        raise _missing(path, digit)
     meta = None
     try:
         if path.endswith(".keras"):
             meta = read_meta(path)
         model = keras.models.load_model(path, compile=False)
     except Exception as err:
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-        raise UserError(f"{path} is not a readable model file ({type(err).__name__}: {first})") from None
+        raise _read_failure(path, err) from None
     shape = model.input_shape
     if len(shape) != 3 or shape[-1] is None:
         raise UserError(f"{path} is not a pixel model (input shape {shape})")
-    if meta is None:   # a tutorial .h5 or foreign file: only the level count can be checked
-        meta = {"target_size": target_size, "max_intensity": shape[-1] - 1, "num_classes": shape[-1]}
-    want = {"target_size": target_size, "max_intensity": max_intensity}
-    got = {k: meta.get(k) for k in want}
-    if got != want or shape[-1] != max_intensity + 1:
-        raise UserError(f"{path} was trained with target_size={got['target_size']}, "
-                        f"max_intensity={got['max_intensity']} but the current settings are "
-                        f"target_size={target_size}, max_intensity={max_intensity}; "
-                        f"retrain it or change config.py")
-    if digit is not None and meta.get("digit", digit) != digit:
-        raise UserError(f"{path} holds the model of digit {meta.get('digit')}, not {digit}")
+    meta = _check_model_file(path, meta, shape[-1], digit, target_size, max_intensity)
     return model, meta
+
+
+def load_digit_net(path, digit=None):
+    """One digit's model as a NumpyGRU, checked like load_digit_model.
+
+    Our own .keras files are read directly (no Keras start-up); anything else
+    (the tutorial's .h5, other layouts) goes through Keras.
+    """
+    if not os.path.exists(path):
+        raise _missing(path, digit)
+    if path.endswith(".keras"):
+        try:
+            meta = read_meta(path)
+            net = NumpyGRU.from_keras_file(path) if meta is not None else None
+        except Exception as err:
+            raise _read_failure(path, err) from None
+        if net is not None:
+            meta = _check_model_file(path, meta, net.num_classes, digit,
+                                     config.target_size, config.max_intensity)
+            return net, meta
+    model, meta = load_digit_model(path, digit)
+    return NumpyGRU(model), meta
 
 
 class NumpyGRU:
@@ -501,21 +537,57 @@ class NumpyGRU:
     row lookup; row num_classes is the all-zero start vector.
     """
 
-    def __init__(self, model):
-        gru = next(l for l in model.layers if l.__class__.__name__ == "GRU")
-        dense = next(l for l in model.layers if l.__class__.__name__ in ("Dense", "TimeDistributed"))
-        if getattr(gru, "reset_after", True) is not True:
-            raise UserError("only GRU layers with reset_after=True are supported")
-        kernel, recurrent, bias = [np.asarray(w, np.float32) for w in gru.get_weights()]
-        bias = bias.reshape(2, -1) if bias.ndim == 2 or bias.size == 2 * kernel.shape[1] else np.stack([bias, 0 * bias])
-        self.units = recurrent.shape[0]
+    def __init__(self, model=None, weights=None):
+        """From a Keras model, or from weights [kernel, recurrent, bias, dense_w, dense_b]."""
+        if weights is None:
+            gru = next(l for l in model.layers if l.__class__.__name__ == "GRU")
+            dense = next(l for l in model.layers if l.__class__.__name__ in ("Dense", "TimeDistributed"))
+            if getattr(gru, "reset_after", True) is not True:
+                raise UserError("only GRU layers with reset_after=True are supported")
+            weights = gru.get_weights() + dense.get_weights()
+        kernel, recurrent, bias, dense_w, dense_b = [np.asarray(w, np.float32) for w in weights]
+        bias = bias.reshape(2, -1)
+        u = self.units = recurrent.shape[0]
         self.num_classes = kernel.shape[0]
-        rows = np.concatenate([kernel, np.zeros((1, kernel.shape[1]), np.float32)])
-        self.input_rows = rows + bias[0]               # (num_classes + 1, 3 units)
-        self.recurrent = np.ascontiguousarray(recurrent)
-        self.recurrent_bias = bias[1]
-        self.dense_w, self.dense_b = [np.asarray(w, np.float32) for w in dense.get_weights()]
+        # Folded for speed: the z and r pre-activations are halved (sigmoid(a) =
+        # 0.5 tanh(a / 2) + 0.5) and carry both biases; the candidate's recurrent bias
+        # stays apart, as the reset gate multiplies it.
+        rows = np.concatenate([kernel, np.zeros((1, kernel.shape[1]), np.float32)]) + bias[0]
+        self.rows_zr = np.ascontiguousarray(0.5 * (rows[:, :2 * u] + bias[1, :2 * u]))
+        self.rows_n = np.ascontiguousarray(rows[:, 2 * u:])          # (num_classes + 1, units)
+        self.recurrent = np.ascontiguousarray(np.concatenate(
+            [0.5 * recurrent[:, :2 * u], recurrent[:, 2 * u:]], 1))
+        self.recurrent_bias_n = np.ascontiguousarray(bias[1, 2 * u:])
+        self.dense_w, self.dense_b = dense_w, dense_b
         self.start = self.num_classes                  # index of the start vector
+
+    @classmethod
+    def from_keras_file(cls, path):
+        """Read a .keras file of build_model() straight from its zip, without importing
+        Keras (fast start-up). None if the file is laid out otherwise."""
+        import h5py
+        with zipfile.ZipFile(path) as z:
+            layers = json.loads(z.read("config.json"))["config"]["layers"]
+            kinds = [l["class_name"] for l in layers if l["class_name"] != "InputLayer"]
+            if kinds != ["GRU", "Dense"]:
+                return None
+            gru, dense = [l["config"] for l in layers if l["class_name"] != "InputLayer"]
+            expected = (gru.get("reset_after"), gru.get("activation"), gru.get("recurrent_activation"),
+                        gru.get("use_bias"), gru.get("return_sequences"), dense.get("activation"))
+            if expected != (True, "tanh", "sigmoid", True, True, "softmax"):
+                return None
+            with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+                names = ["layers/gru/cell/vars/0", "layers/gru/cell/vars/1", "layers/gru/cell/vars/2",
+                         "layers/dense/vars/0", "layers/dense/vars/1"]
+                if not all(n in f for n in names):
+                    return None
+                weights = [f[n][()] for n in names]
+        units = weights[1].shape[0]
+        shapes = [w.shape for w in weights]
+        c = weights[0].shape[0]
+        if shapes != [(c, 3 * units), (units, 3 * units), (2, 3 * units), (units, c), (c,)]:
+            return None
+        return cls(weights=weights)
 
     def zero_state(self, n):
         return np.zeros((n, self.units), np.float32)
@@ -523,23 +595,22 @@ class NumpyGRU:
     def step(self, h, inputs):
         """h (n, units) or None for the zero state, inputs (n,) levels or self.start -> new h."""
         u = self.units
-        xp = self.input_rows[inputs]
         if h is None:                                  # zero state: h @ U is 0
-            h = self.zero_state(len(xp))
-            hp = np.broadcast_to(self.recurrent_bias, xp.shape).copy()
+            zr = self.rows_zr[inputs]
+            n = np.broadcast_to(self.recurrent_bias_n, (len(zr), u)).copy()
+            h = self.zero_state(len(zr))
         else:
             hp = h @ self.recurrent
-            hp += self.recurrent_bias
-        zr = xp[:, :2 * u]
-        zr += hp[:, :2 * u]
-        zr *= 0.5                                      # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5
+            zr = hp[:, :2 * u]
+            zr += self.rows_zr[inputs]
+            n = hp[:, 2 * u:]
+            n += self.recurrent_bias_n
         np.tanh(zr, out=zr)
         zr *= 0.5
         zr += 0.5
         z, r = zr[:, :u], zr[:, u:]
-        n = hp[:, 2 * u:]
         n *= r
-        n += xp[:, 2 * u:]
+        n += self.rows_n[inputs]
         np.tanh(n, out=n)
         h = h - n                                      # h' = n + z * (h - n)
         h *= z
@@ -709,30 +780,63 @@ def sample(net, n, target_size, rng, temperature=1.0):
 # Classification
 # =============================================================================
 
-def log_likelihoods(net, levels, chunk=None):
+def log_likelihoods(net, levels, chunk=None, workers=None, share_prefixes=True):
     """log p(image | model) in nats for each image: sum over pixels of log p(pixel_t | pixels_<t).
 
     One GRU step per pixel for a chunk of images at once; the small output layer's
     logits are kept per step and turned into log-probabilities in one pass at the end.
+    Images that begin alike (most MNIST images start with rows of background) share
+    one GRU state until their prefixes part: the same arithmetic, done once per
+    distinct prefix (about a quarter less work on MNIST). Chunks run on `workers`
+    threads (numpy releases the GIL in its array work).
     """
     chunk = chunk or config.classify_chunk
+    workers = workers or config.classify_workers
     flat = np.asarray(levels).reshape(len(levels), -1)
     steps = flat.shape[1]
     out = np.zeros(len(flat), np.float64)
-    for lo in range(0, len(flat), chunk):
-        seq = flat[lo:lo + chunk]
+    order = None
+    if share_prefixes and len(flat) > 1:                # alike images into the same chunks
+        order = np.lexsort(flat.T[::-1])
+        flat = flat[order]
+
+    def run(lo):
+        seq = flat[lo:lo + chunk].astype(np.intp)
         n = len(seq)
         logits = np.empty((steps, n, net.num_classes), np.float32)
-        h, inputs = None, np.full(n, net.start)
+        # `group` maps each image to its row of h while prefixes are shared
+        shared = share_prefixes
+        h, inputs, group = None, np.full(1 if shared else n, net.start), np.zeros(n, np.intp)
         for t in range(steps):
             h = net.step(h, inputs)
-            np.matmul(h, net.dense_w, out=logits[t])
-            inputs = seq[:, t]
+            if shared:
+                np.take(h @ net.dense_w, group, axis=0, out=logits[t])
+                if t + 1 < steps:
+                    keys, group = np.unique(group * net.num_classes + seq[:, t], return_inverse=True)
+                    group = group.reshape(-1)
+                    if len(keys) > 0.7 * n:                  # little left to share: go per image
+                        h, inputs, shared = h[keys // net.num_classes][group], seq[:, t], False
+                    else:
+                        h, inputs = h[keys // net.num_classes], keys % net.num_classes
+            else:
+                np.matmul(h, net.dense_w, out=logits[t])
+                inputs = seq[:, t]
         logits += net.dense_b
         logits -= logits.max(-1, keepdims=True)
         lse = np.log(np.exp(logits).sum(-1))                               # (steps, n)
-        picked = np.take_along_axis(logits, seq.T[:, :, None].astype(np.intp), -1)[..., 0]
+        picked = np.take_along_axis(logits, seq.T[:, :, None], -1)[..., 0]
         out[lo:lo + n] = (picked.astype(np.float64) - lse).sum(0)
+
+    starts = range(0, len(flat), chunk)
+    if workers > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            list(pool.map(run, starts))
+    else:
+        for lo in starts:
+            run(lo)
+    if order is not None:
+        out[order] = out.copy()
     return out
 
 
@@ -759,8 +863,7 @@ def load_all_models(models_dir, digits=range(10), progress=False):
     """NumpyGRU of each digit, loading and checking each file."""
     nets = []
     for d in progress_iter(digits, "loading models", progress):
-        model, _ = load_digit_model(model_path(models_dir, d), digit=d)
-        nets.append(NumpyGRU(model))
+        nets.append(load_digit_net(model_path(models_dir, d), digit=d)[0])
     return nets
 
 

@@ -139,3 +139,29 @@ def test_sampled_pixel_frequencies_match_the_model(model):
     draws = util.sample(net, 20000, 1, np.random.default_rng(0))[:, 0, 0]
     freq = np.bincount(draws, minlength=7) / len(draws)
     np.testing.assert_allclose(freq, p0, atol=0.015)
+
+
+def test_shared_prefixes_give_the_same_likelihoods(model):
+    """Images that begin alike share GRU states; the result must equal the per-image run."""
+    rng = np.random.default_rng(3)
+    levels = rng.integers(0, 7, (300, 10, 10))
+    levels[:, :3] = 0                                   # blank top rows, as in MNIST
+    levels[:150, 3, :4] = rng.integers(0, 2, (150, 4))  # a few distinct short prefixes
+    a = util.log_likelihoods(util.NumpyGRU(model), levels, chunk=128, share_prefixes=True)
+    b = util.log_likelihoods(util.NumpyGRU(model), levels, chunk=128, share_prefixes=False)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_direct_file_reading_equals_keras_loading(model, tmp_path):
+    path = str(tmp_path / "model_6.keras")
+    util.save_model(model, path, dict(digit=6, target_size=10, max_intensity=6, num_classes=7, units=32))
+    direct, meta = util.load_digit_net(path, digit=6)
+    assert meta["digit"] == 6
+    via_keras = util.NumpyGRU(util.load_digit_model(path, digit=6)[0])
+    for name in ("rows_zr", "rows_n", "recurrent", "recurrent_bias_n", "dense_w", "dense_b"):
+        assert np.array_equal(getattr(direct, name), getattr(via_keras, name)), name
+    with pytest.raises(util.UserError, match="digit 6, not 5"):
+        util.load_digit_net(path, digit=5)
+    open(path, "wb").write(open(path, "rb").read()[:1000])
+    with pytest.raises(util.UserError, match="model_6.keras is not a readable model file"):
+        util.load_digit_net(path, digit=6)
