@@ -63,7 +63,10 @@ def main(argv=None):
     print(f"sampled {len(levels)} images in {seconds:.3f} s -> {args.output}")
     if args.show:
         from PIL import Image
-        Image.open(args.output).show()
+        try:
+            Image.open(args.output).show()
+        except Exception as err:   # no display or no viewer: the file is still there
+            print(f"could not open a viewer ({err}); the picture is {args.output}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--skip_existing", type=util.str2bool, default=False, metavar="{True,False}",
                    help="with --all_digits, skip digits whose model file exists (default False)")
     p.add_argument("--resume", type=util.str2bool, default=False, metavar="{True,False}",
-                   help="continue a stopped run from its last epoch checkpoint (default False)")
+                   help="continue a stopped run: a digit continues from its last epoch checkpoint, "
+                        "a digit already trained with the same settings is kept (default False)")
     p.add_argument("--models_dir", default=config.models_dir,
                    help="folder of the model files (default trained/mnist_models)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -57,6 +58,12 @@ def main(argv=None):
         if args.num_images is not None and args.num_images > len(images):
             print(f"digit {digit}: only {len(images)} training images, using them all")
         images = images[:args.num_images]
+        settings = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                        lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction,
+                        seed=args.seed, train_images=len(images))
+        if args.resume and util.finished_with(path, settings):
+            print(f"digit {digit}: {path} is already trained with these settings, kept")
+            continue
         start = time.time()
         try:
             meta = util.train_digit(util.preprocess(images), path, digit, epochs=args.epochs,
@@ -66,7 +73,7 @@ def main(argv=None):
                                     resume=args.resume, verbose=verbose)
         except KeyboardInterrupt:
             kept = f"the previous {path} was kept" if os.path.exists(path) else f"no {path} was written"
-            sys.exit(f"interrupted: {kept}; continue with --resume=True")
+            sys.exit(f"interrupted: {kept}; run the same command with --resume=True to continue")
         if meta["history"]:
             util.save_learning_curve(meta["history"], path.replace(".keras", "_curve.png"),
                                      meta["target_size"] ** 2)

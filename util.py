@@ -643,6 +643,23 @@ def split_validation(n, fraction_held, seed):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def checkpoint_path(out_path):
+    """The hidden per-epoch checkpoint beside a model file."""
+    return os.path.join(os.path.dirname(os.path.abspath(out_path)),
+                        "." + os.path.basename(out_path).replace(".keras", "") + ".ckpt.keras")
+
+
+def finished_with(out_path, settings):
+    """True if out_path is a finished model (no checkpoint pending) trained with these settings."""
+    if not os.path.exists(out_path) or os.path.exists(checkpoint_path(out_path)):
+        return False
+    try:
+        meta = read_meta(out_path) or {}
+    except Exception:
+        return False
+    return all(meta.get(k) == v for k, v in settings.items())
+
+
 def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_rate=None,
                 lr_schedule=None, validation_fraction=None, seed=None, units=None,
                 resume=False, verbose=1, max_intensity=None, callbacks=()):
@@ -671,8 +688,7 @@ def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_
     val = to_sequences(levels[val_idx], num_classes) if len(val_idx) else None
     steps = epochs * math.ceil(len(x) / batch_size)
 
-    ckpt = os.path.join(os.path.dirname(os.path.abspath(out_path)),
-                        "." + os.path.basename(out_path).replace(".keras", "") + ".ckpt.keras")
+    ckpt = checkpoint_path(out_path)
     state_path = ckpt + ".json"
     run = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                lr_schedule=lr_schedule, validation_fraction=validation_fraction, seed=seed,

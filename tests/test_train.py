@@ -116,3 +116,26 @@ def test_ctrl_c_in_train_script_says_the_old_model_was_kept(tmp_path, monkeypatc
         train_mnist.main(["--digit=0", f"--models_dir={tmp_path}", "--quiet"])
     assert "previous" in str(exit_info.value.code) and "kept" in str(exit_info.value.code)
     assert "--resume" in str(exit_info.value.code)
+
+
+def test_stopped_all_digits_run_resumes_without_redoing_finished_digits(tmp_path, monkeypatch, fake_mnist_npz):
+    monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
+    real, trained = util.train_digit, []
+
+    def stop_at_digit_3(levels, path, digit, **kw):
+        if digit == 3:
+            raise KeyboardInterrupt
+        trained.append(digit)
+        return real(levels, path, digit, **dict(kw, units=8))
+    argv = ["--all_digits=True", "--num_images=5", "--epochs=1", f"--models_dir={tmp_path}", "--quiet"]
+    monkeypatch.setattr(util, "train_digit", stop_at_digit_3)
+    with pytest.raises(SystemExit, match="--resume=True"):
+        train_mnist.main(argv)
+    assert trained == [0, 1, 2]
+    trained.clear()
+    monkeypatch.setattr(util, "train_digit", lambda *a, **kw: (trained.append(a[2]), real(*a, **dict(kw, units=8)))[1])
+    train_mnist.main(argv + ["--resume=True"])
+    assert trained == [3, 4, 5, 6, 7, 8, 9]
+    trained.clear()
+    train_mnist.main(argv[:2] + ["--epochs=2"] + argv[3:] + ["--resume=True"])   # other settings: redone
+    assert trained == list(range(10))
