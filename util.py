@@ -341,8 +341,10 @@ def load_mnist(verbose=True):
     tried = []
     if not os.environ.get("MNIST_NO_KERAS"):
         try:
+            import contextlib
             keras = get_keras()
-            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            with contextlib.redirect_stdout(sys.stderr):     # its messages must not mix with --json
+                (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
             data = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
         except Exception as err:
             tried.append(f"keras.datasets.mnist ({type(err).__name__})")
