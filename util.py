@@ -42,40 +42,31 @@ def str2bool(text):
     return value
 
 
-def positive_int(text):
-    """argparse type for a whole number >= 1."""
+def _number(text, kind, ok, expected):
+    """Parse text with kind (int or float); an argparse error unless ok(value)."""
     import argparse
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text):
+    """argparse type for a whole number >= 1."""
+    return _number(text, int, lambda v: v >= 1, "a whole number >= 1")
 
 
 def positive_float(text):
     """argparse type for a number > 0."""
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+    return _number(text, float, lambda v: v > 0 and math.isfinite(v), "a number > 0")
 
 
 def fraction(text):
     """argparse type for a number in [0, 1)."""
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+    return _number(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def digit_arg(text):
