@@ -46,9 +46,11 @@ def main(argv=None):
     args = parse_args(argv)
     util.print_settings(args, stream=sys.stderr if args.json else sys.stdout)
     out = args.confusion_output or os.path.join(config.generated_dir, "confusion_matrix.png")
-    if out.lower() != "none" and args.confusion_output is None:
+    if out.lower() == "none":
+        out = None
+    elif args.confusion_output is None:
         os.makedirs(config.generated_dir, exist_ok=True)
-    elif out.lower() != "none" and not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+    elif not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise util.UserError(f"cannot write {out}: its folder does not exist")
     start = time.time()
     data = util.load_mnist()
@@ -71,7 +73,7 @@ def main(argv=None):
         res["nll_bits_per_pixel"] = util.nll_table(loglik, labels, levels[0].size).tolist()
     res.update(num_images=int(len(labels)), seconds=round(time.time() - start, 2),
                model_seconds=round(compute, 2), priors="uniform" if args.uniform_priors else "training")
-    if out.lower() != "none":
+    if out:
         util.save_confusion_png(cm, out)
         res["confusion_png"] = out
     if args.json:

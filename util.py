@@ -135,7 +135,7 @@ def atomic_write(path, write, suffix=""):
     """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise UserError(f"folder {folder} does not exist")
+        raise UserError(f"cannot write {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix, dir=folder)
     os.close(fd)
     try:
@@ -826,10 +826,11 @@ def log_likelihoods(net, levels, chunk=None, workers=None, share_prefixes=True):
                 if t + 1 < steps:
                     keys, group = np.unique(group * net.num_classes + seq[:, t], return_inverse=True)
                     group = group.reshape(-1)
+                    h = h[keys // net.num_classes]              # one row per distinct prefix
                     if len(keys) > 0.7 * n:                  # little left to share: go per image
-                        h, inputs, shared = h[keys // net.num_classes][group], seq[:, t], False
+                        h, inputs, shared = h[group], seq[:, t], False
                     else:
-                        h, inputs = h[keys // net.num_classes], keys % net.num_classes
+                        inputs = keys % net.num_classes
             else:
                 np.matmul(h, net.dense_w, out=logits[t])
                 inputs = seq[:, t]
@@ -871,12 +872,9 @@ def confusion_matrix(labels, predictions, num_digits=10):
     return m
 
 
-def load_all_models(models_dir, digits=range(10), progress=False):
+def load_all_models(models_dir, digits=range(10)):
     """NumpyGRU of each digit, loading and checking each file."""
-    nets = []
-    for d in progress_iter(digits, "loading models", progress):
-        nets.append(load_digit_net(model_path(models_dir, d), digit=d)[0])
-    return nets
+    return [load_digit_net(model_path(models_dir, d), digit=d)[0] for d in digits]
 
 
 def progress_iter(items, label, enabled):
@@ -912,9 +910,6 @@ def tile_grid(levels, rows, cols, tile_size, max_intensity):
 def save_png(array, path):
     """Write a uint8 array as a PNG, atomically; the folder must exist."""
     from PIL import Image
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError(f"cannot write {path}: folder {folder} does not exist")
     atomic_write(path, lambda tmp: Image.fromarray(np.asarray(array, np.uint8)).save(tmp, format="PNG"),
                  suffix=".png")
     return path
