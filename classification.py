@@ -37,12 +37,14 @@ def parse_args(argv=None):
                    help="PNG of the confusion matrix (default generated/confusion_matrix.png; "
                         "'none' to skip)")
     p.add_argument("--models_dir", default=config.models_dir,
-                   help="folder of the model files (default trained/mnist_models)")
+                   help="folder of the model files (default: the profile's, trained/mnist_models)")
+    util.add_profile_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
 
 def main(argv=None):
+    util.apply_profile_flag(argv, "classification.py")
     args = parse_args(argv)
     util.print_settings(args, stream=sys.stderr if args.json else sys.stdout)
     out = args.confusion_output or os.path.join(config.generated_dir, "confusion_matrix.png")

@@ -30,18 +30,21 @@ def parse_args(argv=None):
     p.add_argument("--output_size", type=util.positive_int, default=config.tile_size,
                    help=f"pixels per side of each sample in the picture (default {config.tile_size})")
     p.add_argument("--output", default=None,
-                   help="PNG file to write (default generated/samples_of_{digit}.png)")
+                   help="PNG file to write (default generated/samples_of_{digit}.png; other profiles: "
+                        "generated/{profile}/...)")
     p.add_argument("--seed", type=int, default=None, help="random seed; same seed, same picture (default: fresh)")
     p.add_argument("--temperature", type=util.positive_float, default=1.0,
                    help="1.0 samples the model exactly; lower is crisper, higher noisier (default 1.0)")
     p.add_argument("--show", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
                    help="also open the picture on screen (default False)")
     p.add_argument("--models_dir", default=config.models_dir,
-                   help="folder of the model files (default trained/mnist_models)")
+                   help="folder of the model files (default: the profile's, trained/mnist_models)")
+    util.add_profile_flag(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
+    util.apply_profile_flag(argv, "generate_mnist.py")
     args = parse_args(argv)
     util.print_settings(args)
     if args.output is None:

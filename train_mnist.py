@@ -30,6 +30,8 @@ def parse_args(argv=None):
     p.add_argument("--validation_fraction", type=util.fraction, default=config.validation_fraction,
                    help="share of the images held out to pick the best epoch; 0 keeps the last "
                         f"(default {config.validation_fraction})")
+    p.add_argument("--clipnorm", type=util.non_negative_float, default=config.clipnorm,
+                   help=f"largest gradient norm per step, 0 for no clipping (default {config.clipnorm})")
     p.add_argument("--seed", type=int, default=config.seed, help=f"random seed (default {config.seed})")
     p.add_argument("--skip_existing", type=util.str2bool, default=False, metavar="{True,False}",
                    help="with --all_digits, skip digits whose model file exists (default False)")
@@ -37,20 +39,22 @@ def parse_args(argv=None):
                    help="continue a stopped run: a digit continues from its last epoch checkpoint, "
                         "a digit already trained with the same settings is kept (default False)")
     p.add_argument("--models_dir", default=config.models_dir,
-                   help="folder of the model files (default trained/mnist_models)")
+                   help="folder of the model files (default: the profile's, trained/mnist_models)")
+    util.add_profile_flag(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
 
 def main(argv=None):
+    util.apply_profile_flag(argv, "train_mnist.py")
     args = parse_args(argv)
     util.print_settings(args)
     os.makedirs(args.models_dir, exist_ok=True)
     data = util.load_mnist()
     digits = range(10) if args.all_digits else [args.digit]
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)   # 2: a line per epoch
-    for digit in digits:
-        path = util.model_path(args.models_dir, digit)
+    for digit, member in [(d, m) for d in digits for m in range(config.ensemble)]:
+        path = util.model_path(args.models_dir, digit, member)
         if args.skip_existing and os.path.exists(path):
             print(f"digit {digit}: {path} exists, skipped")
             continue
@@ -60,7 +64,7 @@ def main(argv=None):
         images = images[:args.num_images]
         settings = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                         lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction,
-                        seed=args.seed, train_images=len(images))
+                        seed=args.seed + member, clipnorm=args.clipnorm, train_images=len(images))
         if args.resume and util.finished_with(path, settings):
             print(f"digit {digit}: {path} is already trained with these settings, kept")
             continue
@@ -69,8 +73,8 @@ def main(argv=None):
             meta = util.train_digit(util.preprocess(images), path, digit, epochs=args.epochs,
                                     batch_size=args.batch_size, learning_rate=args.learning_rate,
                                     lr_schedule=args.lr_schedule,
-                                    validation_fraction=args.validation_fraction, seed=args.seed,
-                                    resume=args.resume, verbose=verbose)
+                                    validation_fraction=args.validation_fraction, seed=args.seed + member,
+                                    clipnorm=args.clipnorm, resume=args.resume, verbose=verbose)
         except KeyboardInterrupt:
             kept = f"the previous {path} was kept" if os.path.exists(path) else f"no {path} was written"
             sys.exit(f"interrupted: {kept}; run the same command with --resume=True to continue")

@@ -64,6 +64,11 @@ def positive_float(text):
     return _number(text, float, lambda v: v > 0 and math.isfinite(v), "a number > 0")
 
 
+def non_negative_float(text):
+    """argparse type for a number >= 0."""
+    return _number(text, float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
+
+
 def fraction(text):
     """argparse type for a number in [0, 1)."""
     return _number(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
@@ -80,8 +85,68 @@ def digit_arg(text):
 def print_settings(args, stream=None):
     """Print the resolved settings once, pixel-cnn style."""
     stream = stream or sys.stdout
-    settings = dict(vars(args), target_size=config.target_size, max_intensity=config.max_intensity)
+    settings = dict(vars(args), target_size=config.target_size, max_intensity=config.max_intensity,
+                    gru_units=config.gru_units, ensemble=config.ensemble)
+    if "profile" in settings:
+        settings["profile"] = config.profile     # "best" resolved
     print("settings: " + " ".join(f"{k}={v}" for k, v in settings.items()), file=stream)
+
+
+# =============================================================================
+# Profiles: named sets of settings (config.profiles), chosen with --profile
+# =============================================================================
+
+_defaults = {}   # config's own values, saved the first time a profile is applied
+
+
+def profile_names():
+    return [*config.profiles, "best"]
+
+
+def apply_profile(name):
+    """Set config's constants to profile `name` ("best": config.best_profile).
+
+    Every profile starts from config.py's own values, so applying one after another
+    leaves nothing behind. Profiles other than the default keep their models in
+    trained/mnist_models_{name}/ and their pictures in generated/{name}/.
+    Returns the profile's real name.
+    """
+    if name == "best":
+        name = config.best_profile
+    if name not in config.profiles:
+        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(profile_names())}")
+    keys = {k for p in config.profiles.values() for k in p} | {
+        "num_classes", "factor", "models_dir", "generated_dir", "profile"}
+    for key in keys - _defaults.keys():
+        _defaults[key] = getattr(config, key)
+    for key in keys:
+        setattr(config, key, _defaults[key])
+    for key, value in config.profiles[name].items():
+        if not hasattr(config, key):
+            raise UserError(f"profile {name!r} sets {key!r}, which config.py does not have")
+        setattr(config, key, value)
+    config.num_classes = config.max_intensity + 1
+    config.factor = 256 / config.max_intensity
+    if name != _defaults["profile"]:
+        config.models_dir = os.path.join(config.root, "trained", f"mnist_models_{name}")
+        config.generated_dir = os.path.join(config.root, "generated", name)
+    config.profile = name
+    return name
+
+
+def apply_profile_flag(argv=None, prog=None):
+    """Read --profile from the command line and apply it, before the other flags are
+    parsed (their defaults come from the profile). Returns the profile's name."""
+    import argparse
+    pre = argparse.ArgumentParser(prog=prog, add_help=False)
+    pre.add_argument("--profile", choices=profile_names(), default=config.profile)
+    return apply_profile(pre.parse_known_args(argv)[0].profile)
+
+
+def add_profile_flag(parser):
+    parser.add_argument("--profile", choices=profile_names(), default=config.profile,
+                        help=f"named settings from config.profiles; 'best' is {config.best_profile} "
+                             f"(default {_defaults.get('profile', config.profile)})")
 
 
 def run_main(main):
@@ -413,20 +478,26 @@ FORMAT = "gru-mnist/1"
 META_NAME = "gru_mnist.json"
 
 
-def build_model(num_classes=None, units=None):
-    """GRU(units, whole sequence) -> Dense softmax over the levels, any sequence length."""
+def build_model(num_classes=None, units=None, unroll=False):
+    """GRU(units, whole sequence) -> Dense softmax over the levels, any sequence length.
+
+    unroll=True (training only) lays the steps out as one graph of fixed length: the
+    same arithmetic and weights, less loop overhead per step on the CPU.
+    """
     keras = get_keras()
     num_classes = num_classes or config.num_classes
     units = units or config.gru_units
     return keras.Sequential([
         keras.Input((None, num_classes)),
-        keras.layers.GRU(units, return_sequences=True, name="gru"),
+        keras.layers.GRU(units, return_sequences=True, unroll=unroll, name="gru"),
         keras.layers.Dense(num_classes, activation="softmax", name="pixel_softmax"),
     ], name="pixel_gru")
 
 
-def model_path(models_dir, digit):
-    return os.path.join(models_dir, f"model_{digit}.keras")
+def model_path(models_dir, digit, member=0):
+    """model_{digit}.keras; member m > 0 of an ensemble: model_{digit}_member{m}.keras."""
+    name = f"model_{digit}.keras" if member == 0 else f"model_{digit}_member{member}.keras"
+    return os.path.join(models_dir, name)
 
 
 def save_model(model, path, meta):
@@ -474,6 +545,8 @@ def _check_model_file(path, meta, num_classes, digit, target_size, max_intensity
 
 def _missing(path, digit):
     hint = f"python train_mnist.py --digit={digit}" if digit is not None else "python train_mnist.py"
+    if config.profile != _defaults.get("profile", config.profile):
+        hint += f" --profile={config.profile}"
     return UserError(f"model file {path} is missing; train it with `{hint}`")
 
 
@@ -658,7 +731,7 @@ def finished_with(out_path, settings):
 
 def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_rate=None,
                 lr_schedule=None, validation_fraction=None, seed=None, units=None,
-                resume=False, verbose=1, max_intensity=None, callbacks=()):
+                clipnorm=None, resume=False, verbose=1, max_intensity=None, callbacks=()):
     """Train one digit's model on its images' levels and save it to out_path.
 
     Per-epoch checkpoints (model with optimizer state) live in a hidden file beside
@@ -674,6 +747,7 @@ def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_
     validation_fraction = config.validation_fraction if validation_fraction is None else validation_fraction
     seed = config.seed if seed is None else seed
     units = units or config.gru_units
+    clipnorm = config.clipnorm if clipnorm is None else clipnorm
     max_intensity = max_intensity or config.max_intensity
     num_classes = max_intensity + 1
     target_size = levels.shape[1]
@@ -688,7 +762,7 @@ def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_
     state_path = ckpt + ".json"
     run = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                lr_schedule=lr_schedule, validation_fraction=validation_fraction, seed=seed,
-               units=units, train_images=int(len(levels)), target_size=target_size,
+               units=units, clipnorm=clipnorm, train_images=int(len(levels)), target_size=target_size,
                max_intensity=max_intensity)
     state = {"epoch": 0, "best_loss": None, "best_epoch": None, "history": [], "seconds": 0.0}
     keras.utils.set_random_seed(seed)
@@ -710,14 +784,14 @@ def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_
     elif resume and verbose:
         print(f"digit {digit}: no checkpoint to resume from, starting afresh")
     if model is None:
-        model = build_model(num_classes, units)
+        model = build_model(num_classes, units, unroll=steps >= config.unroll_min_steps)
         if lr_schedule == "cosine":
             rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
         elif lr_schedule == "constant":
             rate = learning_rate
         else:
             raise UserError(f"unknown learning-rate schedule {lr_schedule!r}")
-        model.compile(keras.optimizers.Adam(rate), "categorical_crossentropy")
+        model.compile(keras.optimizers.Adam(rate, clipnorm=clipnorm or None), "categorical_crossentropy")
     best_weights = model.get_weights()
     if state["best_loss"] is not None and os.path.exists(ckpt + ".best.weights.h5"):
         best_model = build_model(num_classes, units)
@@ -774,7 +848,15 @@ def sample(net, n, target_size, rng, temperature=1.0):
 
     One GRU step per pixel for the whole batch, from the zero start vector; every
     pixel is drawn from p(pixel | pixels before it) ** (1 / temperature), renormalised.
+    A list of NumpyGRUs is an ensemble, an equal mixture: each image comes from one
+    member drawn at random.
     """
+    if isinstance(net, (list, tuple)):
+        member = rng.integers(len(net), size=n)
+        out = np.zeros((n, target_size, target_size), np.uint8)
+        for m, one in enumerate(net):
+            out[member == m] = sample(one, int(np.sum(member == m)), target_size, rng, temperature)
+        return out
     h, inputs = None, np.full(n, net.start)
     out = np.zeros((n, target_size * target_size), np.uint8)
     for t in range(target_size * target_size):
@@ -801,7 +883,13 @@ def log_likelihoods(net, levels, chunk=None, workers=None, share_prefixes=True):
     one GRU state until their prefixes part: the same arithmetic, done once per
     distinct prefix (about a quarter less work on MNIST). Chunks run on `workers`
     threads (numpy releases the GIL in its array work).
+    A list of NumpyGRUs is an ensemble, an equal mixture: log of the mean of the
+    members' likelihoods.
     """
+    if isinstance(net, (list, tuple)):
+        each = np.stack([log_likelihoods(one, levels, chunk, workers, share_prefixes) for one in net])
+        top = each.max(0)
+        return top + np.log(np.exp(each - top).mean(0))
     chunk = chunk or config.classify_chunk
     workers = workers or config.classify_workers
     flat = np.asarray(levels).reshape(len(levels), -1)
@@ -872,9 +960,13 @@ def confusion_matrix(labels, predictions, num_digits=10):
     return m
 
 
-def load_all_models(models_dir, digits=range(10)):
-    """NumpyGRU of each digit, loading and checking each file."""
-    return [load_digit_net(model_path(models_dir, d), digit=d)[0] for d in digits]
+def load_all_models(models_dir, digits=range(10), members=None):
+    """Each digit's NumpyGRU, loading and checking each file; with an ensemble
+    (config.ensemble > 1 members per digit), each digit's list of NumpyGRUs."""
+    members = members or config.ensemble
+    nets = [[load_digit_net(model_path(models_dir, d, m), digit=d)[0] for m in range(members)]
+            for d in digits]
+    return [n[0] if members == 1 else n for n in nets]
 
 
 def progress_iter(items, label, enabled):

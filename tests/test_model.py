@@ -165,3 +165,34 @@ def test_direct_file_reading_equals_keras_loading(model, tmp_path):
     open(path, "wb").write(open(path, "rb").read()[:1000])
     with pytest.raises(util.UserError, match="model_6.keras is not a readable model file"):
         util.load_digit_net(path, digit=6)
+
+
+def test_unrolled_training_graph_computes_the_same_model(model):
+    unrolled = util.build_model(7, 32, unroll=True)
+    unrolled.set_weights(model.get_weights())
+    x, _ = util.to_sequences(np.random.default_rng(3).integers(0, 7, (4, 10, 10)), 7)
+    ops = util.get_keras().ops
+    np.testing.assert_allclose(ops.convert_to_numpy(unrolled(x)), ops.convert_to_numpy(model(x)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_ensemble_likelihood_is_the_mean_of_the_members_likelihoods(model):
+    other = util.build_model(7, 32)
+    rng = np.random.default_rng(2)
+    other.set_weights([rng.normal(0, 0.6, w.shape).astype("float32") for w in model.get_weights()])
+    nets = [util.NumpyGRU(model), util.NumpyGRU(other)]
+    levels = rng.integers(0, 7, (9, 4, 4))                  # 16 pixels: the product stays in range
+    each = [util.log_likelihoods(n, levels) for n in nets]
+    product = (np.exp(each[0]) + np.exp(each[1])) / 2       # plain probabilities, no log space
+    assert np.all(product > 1e-200)
+    np.testing.assert_allclose(util.log_likelihoods(nets, levels), np.log(product), rtol=1e-9)
+
+
+def test_ensemble_samples_come_from_each_member(tiny_models):
+    nets = [util.load_digit_net(util.model_path(tiny_models, d), d)[0] for d in (0, 5)]
+    levels = util.sample(nets, 60, 10, np.random.default_rng(0))
+    assert levels.shape == (60, 10, 10) and levels.max() <= 6
+    from_first = util.log_likelihoods(nets[0], levels) > util.log_likelihoods(nets[1], levels)
+    assert 10 <= from_first.sum() <= 50                     # about half each; 0 or 60 if one member
+    one = util.sample(nets[:1], 3, 10, np.random.default_rng(0))
+    assert one.shape == (3, 10, 10)

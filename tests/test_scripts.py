@@ -126,10 +126,11 @@ def test_damaged_model_is_named(script_env, tiny_models, tmp_path):
 
 def test_help_documents_every_flag_with_its_default():
     expected = {
-        "train_mnist.py": ["--digit", "--num_images", "--epochs", "--all_digits", "--batch_size", "--seed"],
+        "train_mnist.py": ["--digit", "--num_images", "--epochs", "--all_digits", "--batch_size", "--seed",
+                           "--clipnorm", "--profile"],
         "generate_mnist.py": ["--digit", "--grid_size", "--output_size", "--output", "--seed",
-                              "--temperature", "--show"],
-        "classification.py": ["--num_images", "--json", "--nll"],
+                              "--temperature", "--show", "--profile"],
+        "classification.py": ["--num_images", "--json", "--nll", "--profile"],
     }
     for script, flags in expected.items():
         out = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"],

@@ -42,6 +42,22 @@ def test_training_reduces_the_loss(tmp_path):
     assert losses[-1] < losses[0] and meta["best_epoch"] == 4
 
 
+def test_long_runs_train_unrolled_and_save_the_plain_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(util.config, "unroll_min_steps", 1)     # make this short run "long"
+    built = []
+    real_build = util.build_model
+    monkeypatch.setattr(util, "build_model", lambda *a, **kw: built.append(kw) or real_build(*a, **kw))
+    levels = two_class_levels(40, 2)[0]
+    path = str(tmp_path / "model_0.keras")
+    meta = util.train_digit(levels, path, 0, epochs=3, batch_size=8, units=16, learning_rate=1e-2,
+                            clipnorm=0.5, validation_fraction=0, verbose=0)
+    assert built[0] == {"unroll": True}
+    losses = [h["loss"] for h in meta["history"]]
+    assert losses[-1] < losses[0] and meta["clipnorm"] == 0.5
+    model, saved = util.load_digit_model(path, 0)
+    assert not model.get_layer("gru").unroll and saved["clipnorm"] == 0.5
+
+
 class StopAfter(util.get_keras().callbacks.Callback):
     """Simulates Ctrl-C at the end of an epoch."""
     def __init__(self, epoch):
