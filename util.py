@@ -96,18 +96,22 @@ def print_settings(args, stream=None):
 # Profiles: named sets of settings (config.profiles), chosen with --profile
 # =============================================================================
 
-_defaults = {}   # config's own values, saved the first time a profile is applied
+_undo = {}   # config values that the profile applied last replaced
 
 
 def profile_names():
     return [*config.profiles, "best"]
 
 
+def default_profile():
+    return _undo.get("profile", config.profile)
+
+
 def apply_profile(name):
     """Set config's constants to profile `name` ("best": config.best_profile).
 
-    Every profile starts from config.py's own values, so applying one after another
-    leaves nothing behind. Profiles other than the default keep their models in
+    The profile applied before is undone first, so applying one after another leaves
+    nothing behind. Profiles other than the default keep their models in
     trained/mnist_models_{name}/ and their pictures in generated/{name}/.
     Returns the profile's real name.
     """
@@ -115,22 +119,23 @@ def apply_profile(name):
         name = config.best_profile
     if name not in config.profiles:
         raise UserError(f"unknown profile {name!r}; choose one of {', '.join(profile_names())}")
-    keys = {k for p in config.profiles.values() for k in p} | {
-        "num_classes", "factor", "models_dir", "generated_dir", "profile"}
-    for key in keys - _defaults.keys():
-        _defaults[key] = getattr(config, key)
-    for key in keys:
-        setattr(config, key, _defaults[key])
-    for key, value in config.profiles[name].items():
+    for key, value in _undo.items():
+        setattr(config, key, value)
+    default = default_profile()
+    _undo.clear()
+    changes = dict(config.profiles[name])
+    for key in changes:
         if not hasattr(config, key):
             raise UserError(f"profile {name!r} sets {key!r}, which config.py does not have")
+    if "max_intensity" in changes:
+        changes.update(num_classes=changes["max_intensity"] + 1, factor=256 / changes["max_intensity"])
+    if name != default:
+        changes.update(profile=name,
+                       models_dir=os.path.join(config.root, "trained", f"mnist_models_{name}"),
+                       generated_dir=os.path.join(config.root, "generated", name))
+    for key, value in changes.items():
+        _undo[key] = getattr(config, key)
         setattr(config, key, value)
-    config.num_classes = config.max_intensity + 1
-    config.factor = 256 / config.max_intensity
-    if name != _defaults["profile"]:
-        config.models_dir = os.path.join(config.root, "trained", f"mnist_models_{name}")
-        config.generated_dir = os.path.join(config.root, "generated", name)
-    config.profile = name
     return name
 
 
@@ -146,7 +151,7 @@ def apply_profile_flag(argv=None, prog=None):
 def add_profile_flag(parser):
     parser.add_argument("--profile", choices=profile_names(), default=config.profile,
                         help=f"named settings from config.profiles; 'best' is {config.best_profile} "
-                             f"(default {_defaults.get('profile', config.profile)})")
+                             f"(default {default_profile()})")
 
 
 def run_main(main):
@@ -545,7 +550,7 @@ def _check_model_file(path, meta, num_classes, digit, target_size, max_intensity
 
 def _missing(path, digit):
     hint = f"python train_mnist.py --digit={digit}" if digit is not None else "python train_mnist.py"
-    if config.profile != _defaults.get("profile", config.profile):
+    if config.profile != default_profile():
         hint += f" --profile={config.profile}"
     return UserError(f"model file {path} is missing; train it with `{hint}`")
 
