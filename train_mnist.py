@@ -62,19 +62,16 @@ def main(argv=None):
         if args.num_images is not None and args.num_images > len(images):
             print(f"digit {digit}: only {len(images)} training images, using them all")
         images = images[:args.num_images]
-        settings = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                        lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction,
-                        seed=args.seed + member, clipnorm=args.clipnorm, train_images=len(images))
-        if args.resume and util.finished_with(path, settings):
+        run = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                   lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction,
+                   seed=args.seed + member, clipnorm=args.clipnorm)
+        if args.resume and util.finished_with(path, dict(run, train_images=len(images))):
             print(f"digit {digit}: {path} is already trained with these settings, kept")
             continue
         start = time.time()
         try:
-            meta = util.train_digit(util.preprocess(images), path, digit, epochs=args.epochs,
-                                    batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                    lr_schedule=args.lr_schedule,
-                                    validation_fraction=args.validation_fraction, seed=args.seed + member,
-                                    clipnorm=args.clipnorm, resume=args.resume, verbose=verbose)
+            meta = util.train_digit(util.preprocess(images), path, digit, resume=args.resume,
+                                    verbose=verbose, **run)
         except KeyboardInterrupt:
             kept = f"the previous {path} was kept" if os.path.exists(path) else f"no {path} was written"
             sys.exit(f"interrupted: {kept}; run the same command with --resume=True to continue")

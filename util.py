@@ -119,14 +119,14 @@ def apply_profile(name):
         name = config.best_profile
     if name not in config.profiles:
         raise UserError(f"unknown profile {name!r}; choose one of {', '.join(profile_names())}")
-    for key, value in _undo.items():
-        setattr(config, key, value)
-    default = default_profile()
-    _undo.clear()
     changes = dict(config.profiles[name])
     for key in changes:
         if not hasattr(config, key):
             raise UserError(f"profile {name!r} sets {key!r}, which config.py does not have")
+    for key, value in _undo.items():
+        setattr(config, key, value)
+    _undo.clear()
+    default = config.profile
     if "max_intensity" in changes:
         changes.update(num_classes=changes["max_intensity"] + 1, factor=256 / changes["max_intensity"])
     if name != default:
