@@ -1,5 +1,8 @@
 """Train the pixel-sequence GRU of one digit (or of all ten) on MNIST.
 
+Several models (all ten digits, ensemble members) train side by side in one graph,
+each on its own digit's images only; each is saved as its own file.
+
     python train_mnist.py --all_digits=True
     python train_mnist.py --digit=0 --num_images=100 --epochs=100
 """
@@ -18,9 +21,10 @@ def parse_args(argv=None):
     p.add_argument("--num_images", type=util.positive_int, default=None,
                    help="training images of the digit to use (default: all)")
     p.add_argument("--epochs", type=util.positive_int, default=config.epochs,
-                   help=f"passes over the images (default {config.epochs})")
+                   help="passes over a digit's images (the mean count when several train "
+                        f"together; default {config.epochs})")
     p.add_argument("--all_digits", type=util.str2bool, default=False, metavar="{True,False}",
-                   help="train all ten digits, one after the other (default False)")
+                   help="train all ten digits, side by side (default False)")
     p.add_argument("--batch_size", type=util.positive_int, default=config.batch_size,
                    help=f"sequences per gradient step (default {config.batch_size})")
     p.add_argument("--learning_rate", type=util.positive_float, default=config.learning_rate,
@@ -53,6 +57,10 @@ def main(argv=None):
     data = util.load_mnist()
     digits = range(10) if args.all_digits else [args.digit]
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)   # 2: a line per epoch
+    run = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+               lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction,
+               clipnorm=args.clipnorm)
+    jobs = []
     for digit, member in [(d, m) for d in digits for m in range(config.ensemble)]:
         path = util.model_path(args.models_dir, digit, member)
         if args.skip_existing and os.path.exists(path):
@@ -62,28 +70,28 @@ def main(argv=None):
         if args.num_images is not None and args.num_images > len(images):
             print(f"digit {digit}: only {len(images)} training images, using them all")
         images = images[:args.num_images]
-        run = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                   lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction,
-                   seed=args.seed + member, clipnorm=args.clipnorm)
-        if args.resume and util.finished_with(path, dict(run, train_images=len(images))):
+        seed = args.seed + member
+        if args.resume and util.finished_with(path, dict(run, seed=seed, train_images=len(images))):
             print(f"digit {digit}: {path} is already trained with these settings, kept")
             continue
-        start = time.time()
-        try:
-            meta = util.train_digit(util.preprocess(images), path, digit, resume=args.resume,
-                                    verbose=verbose, **run)
-        except KeyboardInterrupt:
-            kept = f"the previous {path} was kept" if os.path.exists(path) else f"no {path} was written"
-            sys.exit(f"interrupted: {kept}; run the same command with --resume=True to continue")
-        if meta["history"]:
-            util.save_learning_curve(meta["history"], path.replace(".keras", "_curve.png"),
-                                     meta["target_size"] ** 2)
-        last = meta["history"][-1] if meta["history"] else {}
+        jobs.append(dict(levels=util.preprocess(images), path=path, digit=digit, seed=seed))
+    if not jobs:
+        return
+    print(f"training {len(jobs)} model(s) side by side: " + " ".join(os.path.basename(j["path"]) for j in jobs))
+    start = time.time()
+    try:
+        metas = util.train_models(jobs, resume=args.resume, verbose=verbose, **run)
+    except KeyboardInterrupt:
+        sys.exit("interrupted: run the same command with --resume=True to continue from the "
+                 "last finished epoch")
+    for job, meta in zip(jobs, metas):
+        util.save_learning_curve(meta["history"], job["path"].replace(".keras", "_curve.png"),
+                                 meta["target_size"] ** 2)
         val = meta["validation_bits_per_pixel"]
-        print(f"digit {digit}: {len(images)} images, {time.time() - start:.0f} s, final loss "
-              f"{last.get('loss', float('nan')):.4f}, best epoch {meta['best_epoch']}"
-              + (f", validation {val:.4f} bits/pixel" if val is not None else "") + f" -> {path}")
-
+        print(f"digit {job['digit']}: {len(job['levels'])} images, final loss {meta['history'][-1]['loss']:.4f}, "
+              f"best epoch {meta['best_epoch']}" + (f", validation {val:.4f} bits/pixel" if val is not None else "")
+              + f" -> {job['path']}")
+    print(f"{len(jobs)} model(s) in {time.time() - start:.0f} s")
 
 if __name__ == "__main__":
     util.run_main(main)

@@ -3,9 +3,10 @@ classification and image grids. Importing this module does no work; keras and
 scikit-image are imported inside the functions that need them.
 
 Model code uses only keras, keras.ops and numpy, so it runs under any Keras 3
-backend (KERAS_BACKEND=tensorflow, jax or torch). Inference (sampling and
-classification) runs a numpy copy of the GRU: one step per pixel, carrying the
-hidden state, for the whole batch at once.
+backend (KERAS_BACKEND=tensorflow, jax or torch). Training runs several digits'
+models side by side in one graph, each on its own images (build_group_model).
+Inference (sampling and classification) runs a numpy copy of the GRU: one step per
+pixel, carrying the hidden state, for the whole batch at once.
 """
 import gzip
 import hashlib
@@ -483,18 +484,17 @@ FORMAT = "gru-mnist/1"
 META_NAME = "gru_mnist.json"
 
 
-def build_model(num_classes=None, units=None, unroll=False):
+def build_model(num_classes=None, units=None):
     """GRU(units, whole sequence) -> Dense softmax over the levels, any sequence length.
 
-    unroll=True (training only) lays the steps out as one graph of fixed length: the
-    same arithmetic and weights, less loop overhead per step on the CPU.
+    Training runs build_group_model, the same network side by side; this is the saved form.
     """
     keras = get_keras()
     num_classes = num_classes or config.num_classes
     units = units or config.gru_units
     return keras.Sequential([
         keras.Input((None, num_classes)),
-        keras.layers.GRU(units, return_sequences=True, unroll=unroll, name="gru"),
+        keras.layers.GRU(units, return_sequences=True, name="gru"),
         keras.layers.Dense(num_classes, activation="softmax", name="pixel_softmax"),
     ], name="pixel_gru")
 
@@ -717,126 +717,281 @@ def split_validation(n, fraction_held, seed):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def checkpoint_path(out_path):
-    """The hidden per-epoch checkpoint beside a model file."""
-    return os.path.join(os.path.dirname(os.path.abspath(out_path)),
-                        "." + os.path.basename(out_path).replace(".keras", "") + ".ckpt.keras")
+def build_group_model(groups, num_classes=None, units=None, steps=None):
+    """`groups` independent copies of build_model's network, computed side by side.
+
+    Input (batch, groups, steps) of ints: 0 is the zero start vector, level + 1 a pixel.
+    Output (batch, groups, steps, num_classes) logits. Group g has its own GRU and dense
+    weights (in build_model's order, see group_weights), so its output and gradient are
+    exactly those of a model of its own; one step of the graph advances all groups at
+    once, which costs less per image than a model at a time. The steps are unrolled.
+    """
+    keras = get_keras()
+    ops = keras.ops
+    num_classes = num_classes or config.num_classes
+    units = units or config.gru_units
+    steps = steps or config.target_size ** 2
+
+    class GroupedGRU(keras.layers.Layer):
+        def build(self, input_shape):
+            c, u = num_classes, units
+            shapes = [((c, 3 * u), "glorot_uniform"), ((u, 3 * u), "orthogonal"), ((2, 3 * u), "zeros"),
+                      ((u, c), "glorot_uniform"), ((c,), "zeros")]
+            self.per_group = [[self.add_weight(shape=s, initializer=init, name=f"g{g}_w{i}")
+                               for i, (s, init) in enumerate(shapes)] for g in range(groups)]
+
+        def call(self, x):
+            u = units
+            kernel, recurrent, bias, dense, dense_bias = [
+                ops.stack([ws[i].value for ws in self.per_group]) for i in range(5)]
+            onehot = ops.one_hot(x, num_classes + 1)[..., 1:]                  # (B, G, T, C)
+            xw = ops.einsum("bgtc,gcu->tgbu", onehot, kernel) + bias[None, :, None, 0]
+            h = ops.zeros((groups, ops.shape(x)[0], u))
+            hs = []
+            for xt in ops.unstack(xw, steps, axis=0):
+                hw = ops.matmul(h, recurrent) + bias[:, None, 1]
+                xz, xr, xh = ops.split(xt, 3, axis=-1)
+                hz, hr, hh = ops.split(hw, 3, axis=-1)
+                z = ops.sigmoid(xz + hz)
+                r = ops.sigmoid(xr + hr)
+                h = z * h + (1.0 - z) * ops.tanh(xh + r * hh)
+                hs.append(h)
+            out = ops.stack(hs, axis=2)                                         # (G, B, T, U)
+            return ops.einsum("gbtu,guc->bgtc", out, dense) + dense_bias[None, :, None, :]
+
+    inputs = keras.Input((groups, steps), dtype="int32")
+    return keras.Model(inputs, GroupedGRU(name="grouped_gru")(inputs), name=f"pixel_gru_x{groups}")
+
+
+def group_weights(model, g):
+    """Group g's weights, in the order of build_model(...).get_weights()."""
+    return [np.array(w) for w in model.get_layer("grouped_gru").per_group[g]]
+
+
+def group_losses(logits, targets, seq_len):
+    """Each group's mean cross-entropy per sequence step, in nats: (batch, groups, steps)
+    -> (batch, groups). The sum over pixels is divided by seq_len + 1, as Keras' loss on
+    build_model's seq_len + 1 steps is (the end sentinel adds nothing)."""
+    ops = get_keras().ops
+    ce = ops.sparse_categorical_crossentropy(targets, logits, from_logits=True)
+    return ops.sum(ce, axis=-1) / (seq_len + 1)
+
+
+def _stream(n, seed, start, count):
+    """Positions start..start+count of one model's endless stream of training images:
+    shuffled passes over its n images, pass k shuffled by (seed, k)."""
+    pos = np.arange(start, start + count)
+    out = np.empty(count, np.int64)
+    for k in np.unique(pos // n):
+        here = pos // n == k
+        out[here] = np.random.default_rng([seed, int(k)]).permutation(n)[pos[here] % n]
+    return out
+
+
+def group_checkpoint(models_dir):
+    """The hidden checkpoint of a training run in models_dir (weights and optimizer state
+    in .npz, progress in .json)."""
+    return os.path.join(models_dir, ".training.ckpt")
+
+
+def pending_paths(models_dir):
+    """Model files that a stopped run in models_dir has checkpointed and not finished."""
+    try:
+        with open(group_checkpoint(models_dir) + ".json") as f:
+            return [job["path"] for job in json.load(f)["run"]["jobs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_schedule=None,
+                 validation_fraction=None, units=None, clipnorm=None, resume=False, verbose=1,
+                 max_intensity=None, after_epoch=None):
+    """Train one model per job, all in one graph (build_group_model), and save each.
+
+    jobs: dicts with levels (n, size, size), path (all in one folder), digit, seed.
+    Each model sees only its own images: an epoch is ceil(mean n / batch_size) steps,
+    every step a batch of batch_size images per model, each model walking through its
+    own shuffled passes. Adam (gradients clipped per weight, as Keras' clipnorm does)
+    with a cosine or constant rate; validation_fraction of each model's images (picked
+    by its seed) is held out, and each model keeps its epoch of lowest held-out loss
+    (without: of lowest training loss). A checkpoint is
+    written after every epoch, so resume=True continues a stopped run. after_epoch(e)
+    is called once epoch e is saved. Returns the metadata written into each file.
+    """
+    keras = get_keras()
+    ops = keras.ops
+    epochs = epochs or config.epochs
+    batch_size = batch_size or config.batch_size
+    learning_rate = learning_rate or config.learning_rate
+    lr_schedule = lr_schedule or config.lr_schedule
+    validation_fraction = config.validation_fraction if validation_fraction is None else validation_fraction
+    units = units or config.gru_units
+    clipnorm = config.clipnorm if clipnorm is None else clipnorm
+    max_intensity = max_intensity or config.max_intensity
+    if lr_schedule not in ("cosine", "constant"):
+        raise UserError(f"unknown learning-rate schedule {lr_schedule!r}")
+    num_classes, groups = max_intensity + 1, len(jobs)
+    target_size = jobs[0]["levels"].shape[1]
+    seq_len = target_size * target_size
+
+    seqs, train_idx, val_idx = [], [], []
+    for job in jobs:
+        seq = job["levels"].reshape(len(job["levels"]), seq_len).astype(np.int32)
+        tr, va = split_validation(len(seq), validation_fraction, job["seed"])
+        seqs.append(seq)
+        train_idx.append(tr)
+        val_idx.append(va)
+    steps_per_epoch = math.ceil(np.mean([len(t) for t in train_idx]) / batch_size)
+
+    def batches(take):
+        """(inputs, targets) of shape (rows, groups, seq_len); take(g) gives group g's rows."""
+        y = np.stack([seqs[g][take(g)] for g in range(groups)], axis=1)
+        x = np.concatenate([np.zeros_like(y[..., :1]), y[..., :-1] + 1], axis=-1)
+        return x, y
+
+    n_val = max(len(v) for v in val_idx)
+    val = batches(lambda g: val_idx[g][np.arange(n_val) % len(val_idx[g])]) if n_val else None
+
+    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    lr_schedule=lr_schedule, validation_fraction=validation_fraction, units=units,
+                    clipnorm=clipnorm, target_size=target_size, max_intensity=max_intensity)
+    own = [dict(digit=j["digit"], seed=j["seed"], train_images=int(len(j["levels"]))) for j in jobs]
+    run = dict(settings, jobs=[dict(o, path=os.path.abspath(j["path"])) for o, j in zip(own, jobs)])
+    ckpt = group_checkpoint(os.path.dirname(run["jobs"][0]["path"]))
+    state = {"epoch": 0, "best_loss": [None] * groups, "best_epoch": [None] * groups,
+             "history": [[] for _ in range(groups)], "seconds": 0.0}
+    model = build_group_model(groups, num_classes, units, seq_len)
+    for g, job in enumerate(jobs):          # each starts as build_model's network under its seed
+        keras.utils.set_random_seed(job["seed"])
+        for var, value in zip(model.get_layer("grouped_gru").per_group[g],
+                              build_model(num_classes, units).get_weights()):
+            var.assign(value)
+    rate = (keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
+            if lr_schedule == "cosine" else learning_rate)
+
+    def loss(y, logits):
+        return ops.sum(group_losses(logits, y, seq_len), axis=1)
+
+    def group_metric(g):
+        def metric(y, logits):
+            return group_losses(logits, y, seq_len)[:, g]
+        metric.__name__ = f"loss_{g}"
+        return metric
+
+    model.compile(keras.optimizers.Adam(rate, clipnorm=clipnorm or None), loss,
+                  metrics=[group_metric(g) for g in range(groups)])
+    best = [group_weights(model, g) for g in range(groups)]
+    if resume and os.path.exists(ckpt + ".json") and os.path.exists(ckpt + ".npz"):
+        with open(ckpt + ".json") as f:
+            saved = json.load(f)
+        if saved.get("run") != run:
+            raise UserError(f"checkpoint {ckpt}.json was made with other settings or models; "
+                            f"rerun without --resume to start afresh")
+        state = saved["state"]
+        try:
+            with np.load(ckpt + ".npz") as z:
+                arrays = [z[f"a{i}"] for i in range(len(z.files))]
+        except Exception as err:
+            raise UserError(f"checkpoint {ckpt}.npz is not readable ({type(err).__name__}); "
+                            f"rerun without --resume") from None
+        n_model = len(model.get_weights())
+        model.set_weights(arrays[:n_model])
+        model.optimizer.build(model.trainable_variables)
+        for var, value in zip(model.optimizer.variables, arrays[n_model:]):
+            var.assign(value)
+        flat = arrays[n_model + len(model.optimizer.variables):]
+        best = [flat[5 * g:5 * g + 5] for g in range(groups)]
+        if verbose:
+            print(f"resuming after epoch {state['epoch']} of {epochs}")
+    elif resume and verbose:
+        print("no checkpoint to resume from, starting afresh")
+
+    def val_losses():
+        logits = model.predict(val[0], batch_size=256, verbose=0)
+        logp = logits - logits.max(-1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        ce = -np.take_along_axis(logp, val[1][..., None], -1)[..., 0].sum(-1) / (seq_len + 1)
+        return [float(ce[:len(val_idx[g]), g].mean()) if len(val_idx[g]) else None for g in range(groups)]
+
+    for epoch in range(state["epoch"], epochs):
+        t0 = time.time()
+        rows = steps_per_epoch * batch_size
+        x, y = batches(lambda g: train_idx[g][_stream(len(train_idx[g]), own[g]["seed"], epoch * rows, rows)])
+        logs = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                         callbacks=[_progress(epoch, epochs, steps_per_epoch)] if verbose == 1 else []).history
+        losses = val_losses() if val is not None else [None] * groups
+        for g in range(groups):
+            train_loss = float(logs[f"loss_{g}"][-1])
+            state["history"][g].append({"epoch": epoch + 1, "loss": train_loss, "val_loss": losses[g]})
+            score = train_loss if losses[g] is None else losses[g]
+            if state["best_loss"][g] is None or score <= state["best_loss"][g]:
+                state["best_loss"][g], state["best_epoch"][g] = score, epoch + 1
+                best[g] = group_weights(model, g)
+        state["epoch"] = epoch + 1
+        state["seconds"] += time.time() - t0
+        arrays = (model.get_weights() + [ops.convert_to_numpy(v) for v in model.optimizer.variables]
+                  + sum(best, []))
+        atomic_write(ckpt + ".npz", lambda tmp: np.savez(tmp, **{f"a{i}": a for i, a in enumerate(arrays)}),
+                     suffix=".npz")
+        atomic_write(ckpt + ".json", lambda tmp: _write_json(tmp, {"run": run, "state": state}))
+        if verbose:
+            shown = [h[-1]["loss"] if h[-1]["val_loss"] is None else h[-1]["val_loss"] for h in state["history"]]
+            print(f"epoch {epoch + 1}/{epochs}: {time.time() - t0:.0f} s, "
+                  f"{'training' if val is None else 'held-out'} bits/pixel " + " ".join(
+                      f"{job['digit']}:{bits_per_pixel(v, seq_len):.3f}" for job, v in zip(jobs, shown)), flush=True)
+        if after_epoch:
+            after_epoch(epoch + 1)
+
+    metas = []
+    for g, job in enumerate(jobs):
+        model_g = build_model(num_classes, units)
+        model_g.set_weights(best[g])
+        b = state["best_loss"][g]
+        meta = dict(settings, **own[g], trained_alongside=groups, format=FORMAT, num_classes=num_classes,
+                    best_epoch=state["best_epoch"][g], train_seconds=round(state["seconds"], 1),
+                    validation_bits_per_pixel=(round(bits_per_pixel(b, seq_len), 4)
+                                               if len(val_idx[g]) and b is not None else None),
+                    history=state["history"][g], keras_version=keras.__version__,
+                    backend=keras.backend.backend())
+        save_model(model_g, job["path"], meta)
+        metas.append(meta)
+    for leftover in (ckpt + ".npz", ckpt + ".json"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    return metas
+
+
+def _progress(epoch, epochs, steps):
+    """A one-line progress display for a terminal: epoch, step, mean loss so far."""
+    keras = get_keras()
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch % 10 == 0 or batch + 1 == steps:
+                print(f"\repoch {epoch + 1}/{epochs}: step {batch + 1}/{steps}, loss (all models) "
+                      f"{float((logs or {}).get('loss', float('nan'))):.4f}", end="", flush=True)
+
+        def on_train_end(self, logs=None):
+            print("\r" + " " * 72 + "\r", end="", flush=True)
+    return Progress()
+
+
+def train_digit(levels, out_path, digit, seed=None, **settings):
+    """Train one digit's model (train_models with a single job); returns its metadata."""
+    seed = config.seed if seed is None else seed
+    return train_models([dict(levels=levels, path=out_path, digit=digit, seed=seed)], **settings)[0]
 
 
 def finished_with(out_path, settings):
-    """True if out_path is a finished model (no checkpoint pending) trained with these settings."""
-    if not os.path.exists(out_path) or os.path.exists(checkpoint_path(out_path)):
+    """True if out_path is a finished model (no stopped run pending on it) trained with these settings."""
+    out_path = os.path.abspath(out_path)
+    if not os.path.exists(out_path) or out_path in pending_paths(os.path.dirname(out_path)):
         return False
     try:
         meta = read_meta(out_path) or {}
     except Exception:
         return False
     return all(meta.get(k) == v for k, v in settings.items())
-
-
-def train_digit(levels, out_path, digit, epochs=None, batch_size=None, learning_rate=None,
-                lr_schedule=None, validation_fraction=None, seed=None, units=None,
-                clipnorm=None, resume=False, verbose=1, max_intensity=None, callbacks=()):
-    """Train one digit's model on its images' levels and save it to out_path.
-
-    Per-epoch checkpoints (model with optimizer state) live in a hidden file beside
-    out_path until the run finishes, so resume=True continues a stopped run. The
-    epoch with the lowest validation loss is kept (the last one without validation).
-    Returns the metadata written into the file.
-    """
-    keras = get_keras()
-    epochs = epochs or config.epochs
-    batch_size = batch_size or config.batch_size
-    learning_rate = learning_rate or config.learning_rate
-    lr_schedule = lr_schedule or config.lr_schedule
-    validation_fraction = config.validation_fraction if validation_fraction is None else validation_fraction
-    seed = config.seed if seed is None else seed
-    units = units or config.gru_units
-    clipnorm = config.clipnorm if clipnorm is None else clipnorm
-    max_intensity = max_intensity or config.max_intensity
-    num_classes = max_intensity + 1
-    target_size = levels.shape[1]
-    seq_len = target_size * target_size
-
-    train_idx, val_idx = split_validation(len(levels), validation_fraction, seed)
-    x, y = to_sequences(levels[train_idx], num_classes)
-    val = to_sequences(levels[val_idx], num_classes) if len(val_idx) else None
-    steps = epochs * math.ceil(len(x) / batch_size)
-
-    ckpt = checkpoint_path(out_path)
-    state_path = ckpt + ".json"
-    run = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-               lr_schedule=lr_schedule, validation_fraction=validation_fraction, seed=seed,
-               units=units, clipnorm=clipnorm, train_images=int(len(levels)), target_size=target_size,
-               max_intensity=max_intensity)
-    state = {"epoch": 0, "best_loss": None, "best_epoch": None, "history": [], "seconds": 0.0}
-    keras.utils.set_random_seed(seed)
-    model = None
-    if resume and os.path.exists(ckpt) and os.path.exists(state_path):
-        with open(state_path) as f:
-            saved = json.load(f)
-        if saved.get("run") != run:
-            raise UserError(f"checkpoint {ckpt} was made with other settings ({saved.get('run')}); "
-                            f"rerun without --resume to start afresh")
-        state = saved["state"]
-        try:
-            model = keras.models.load_model(ckpt)
-        except Exception as err:
-            raise UserError(f"checkpoint {ckpt} is not readable ({type(err).__name__}); "
-                            f"rerun without --resume") from None
-        if verbose:
-            print(f"digit {digit}: resuming after epoch {state['epoch']} of {epochs}")
-    elif resume and verbose:
-        print(f"digit {digit}: no checkpoint to resume from, starting afresh")
-    if model is None:
-        model = build_model(num_classes, units, unroll=steps >= config.unroll_min_steps)
-        if lr_schedule == "cosine":
-            rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-        elif lr_schedule == "constant":
-            rate = learning_rate
-        else:
-            raise UserError(f"unknown learning-rate schedule {lr_schedule!r}")
-        model.compile(keras.optimizers.Adam(rate, clipnorm=clipnorm or None), "categorical_crossentropy")
-    best_weights = model.get_weights()
-    if state["best_loss"] is not None and os.path.exists(ckpt + ".best.weights.h5"):
-        best_model = build_model(num_classes, units)
-        best_model.load_weights(ckpt + ".best.weights.h5")
-        best_weights = best_model.get_weights()
-
-    class Checkpoint(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            nonlocal best_weights
-            loss = float(logs.get("val_loss", logs["loss"]))
-            state["history"].append({"epoch": epoch + 1, "loss": float(logs["loss"]),
-                                     "val_loss": logs.get("val_loss") and float(logs["val_loss"])})
-            state["seconds"] += time.time() - self.t0
-            state["epoch"] = epoch + 1
-            if state["best_loss"] is None or loss <= state["best_loss"]:
-                state["best_loss"], state["best_epoch"] = loss, epoch + 1
-                best_weights = self.model.get_weights()
-                atomic_write(ckpt + ".best.weights.h5", self.model.save_weights, suffix=".weights.h5")
-            atomic_write(ckpt, self.model.save, suffix=".keras")
-            atomic_write(state_path, lambda tmp: _write_json(tmp, {"run": run, "state": state}))
-
-    if state["epoch"] < epochs:
-        model.fit(x, y, batch_size=batch_size, epochs=epochs, initial_epoch=state["epoch"],
-                  validation_data=val, shuffle=True, verbose=verbose, callbacks=[Checkpoint(), *callbacks])
-    model.set_weights(best_weights)
-    best = state["best_loss"]
-    meta = dict(run, format=FORMAT, digit=digit, num_classes=num_classes,
-                best_epoch=state["best_epoch"], train_seconds=round(state["seconds"], 1),
-                validation_bits_per_pixel=(round(bits_per_pixel(best, seq_len), 4)
-                                           if len(val_idx) and best is not None else None),
-                history=state["history"], keras_version=keras.__version__,
-                backend=keras.backend.backend())
-    save_model(model, out_path, meta)
-    for leftover in (ckpt, state_path, ckpt + ".best.weights.h5"):
-        if os.path.exists(leftover):
-            os.remove(leftover)
-    return meta
 
 
 def _write_json(path, obj):

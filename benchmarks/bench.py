@@ -7,8 +7,8 @@
 - classification throughput against the sgemm floor that numpy measures here, and
   against the tutorial's classify (Python-loop preprocessing, float64 one-hot
   sequences, a predict per model, the product of probabilities);
-- training throughput at batch 32 and 64, with the GRU's steps looped (the tutorial's)
-  and unrolled (ours for long runs);
+- training throughput: one model at a time with Keras' GRU layer (the tutorial's) against
+  ours, one graph that trains one or all ten digits' models side by side;
 - the default commands as whole processes, with their peak memory.
 """
 import argparse
@@ -81,39 +81,49 @@ def tutorial_classify(models, images):
     return np.argmax(np.stack(probs, 1), 1)
 
 
-def train_rate(levels, batch_size, unroll, epochs=3):
-    """Training images/s of train_digit, from the epochs after the first (graph building)."""
-    import tempfile
+def training_rates(per_digit, batch_size=32, rounds=3):
+    """Training images/s of three graphs on the same images, after a first epoch each
+    (graph building): Keras' GRU layer and fit, one model at a time (the tutorial's way);
+    ours (util.build_group_model, as train_models runs it) with one model, and with all
+    ten digits' models side by side. Epochs of the three alternate, and each keeps its
+    fastest, so that a machine whose speed drifts treats them alike."""
     keras = util.get_keras()
-
-    class Timer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.t)
-
-    saved, timer = config.unroll_min_steps, Timer()
-    config.unroll_min_steps = 0 if unroll else 10 ** 9
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            util.train_digit(levels, os.path.join(tmp, "model_0.keras"), 0, epochs=epochs,
-                             batch_size=batch_size, validation_fraction=0, verbose=0, callbacks=[timer])
-    finally:
-        config.unroll_min_steps = saved
-    return len(levels) / float(np.median(timer.seconds[1:]))
+    ops = keras.ops
+    seq_len = per_digit[0][0].size
+    x1, y1 = util.to_sequences(per_digit[0], config.num_classes)
+    single = util.build_model()
+    single.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0), "categorical_crossentropy")
+    runs = {"keras": (single, x1, y1, len(per_digit[0]))}
+    for groups in (1, 10):
+        y = np.stack([lv.reshape(len(lv), -1) for lv in per_digit[:groups]], 1).astype(np.int32)
+        x = np.concatenate([np.zeros_like(y[..., :1]), y[..., :-1] + 1], -1)
+        model = util.build_group_model(groups)
+        model.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0),
+                      lambda t, logits: ops.sum(util.group_losses(logits, t, seq_len), axis=1))
+        runs[groups] = (model, x, y, y.shape[0] * groups)
+    best = {}
+    for r in range(rounds + 1):
+        for name, (model, x, y, n) in runs.items():
+            t = time.perf_counter()
+            model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+            if r:                                            # round 0 builds the graphs
+                best[name] = max(best.get(name, 0), n / (time.perf_counter() - t))
+    return best
 
 
 def run_process(args):
     """Wall time and peak resident memory of a whole command."""
     t = time.perf_counter()
-    code = ("import resource, runpy, sys; sys.argv = sys.argv[1:]; "
-            "import atexit; atexit.register(lambda: print('PEAK_KB', "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)); "
+    # the command's own high-water mark (VmHWM); getrusage's maxrss would include this
+    # big benchmark process, which Linux carries across the child's fork and exec
+    code = ("import atexit, resource, runpy, sys\n"
+            "def peak_kb():\n"
+            "    try:\n"
+            "        return [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+            "    except (OSError, IndexError):\n"
+            "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "atexit.register(lambda: print('PEAK_KB', peak_kb(), file=sys.stderr))\n"
+            "sys.argv = sys.argv[1:]\n"
             "runpy.run_path(sys.argv[0], run_name='__main__')")
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t
@@ -170,13 +180,13 @@ def main():
         return
 
     # --- training -----------------------------------------------------------------------
-    train_levels = util.preprocess(data["x_train"][data["y_train"] == 0][:2048])
-    tut = train_rate(train_levels, 32, unroll=False)
-    report("training at batch 32, a loop over the steps (the tutorial's) (images/s)", f"{tut:.0f}")
-    for batch, unroll, what in [(32, True, "unrolled (ours, long runs)"), (64, False, "a loop over the steps"),
-                                (64, True, "unrolled")]:
-        rate = train_rate(train_levels, batch, unroll)
-        report(f"training at batch {batch}, {what} (images/s)", f"{rate:.0f}", f"{rate / tut:.2f}x")
+    per_digit = [util.preprocess(data["x_train"][data["y_train"] == d][:1024]) for d in range(10)]
+    rates = training_rates(per_digit)
+    report("training, one model at a time, Keras' GRU and fit, batch 32 (the tutorial's) (images/s)",
+           f"{rates['keras']:.0f}")
+    for groups in (1, 10):
+        report(f"training, {groups} model(s) side by side in our graph, batch 32 (images/s)",
+               f"{rates[groups]:.0f}", f"{rates[groups] / rates['keras']:.2f}x")
 
     # --- whole processes ------------------------------------------------------------------
     md = f"--models_dir={args.models_dir}"

@@ -48,10 +48,10 @@ def tiny_models(tmp_path_factory):
     """Ten small models (GRU 16) trained for a few epochs on the synthetic digits."""
     folder = tmp_path_factory.mktemp("models")
     data = synthetic_mnist()
-    for d in range(10):
-        levels = util.preprocess(data["x_train"][data["y_train"] == d])
-        util.train_digit(levels, util.model_path(str(folder), d), d, epochs=2, batch_size=8,
-                         units=16, learning_rate=1e-2, validation_fraction=0, verbose=0)
+    jobs = [dict(levels=util.preprocess(data["x_train"][data["y_train"] == d]),
+                 path=util.model_path(str(folder), d), digit=d, seed=0) for d in range(10)]
+    util.train_models(jobs, epochs=2, batch_size=8, units=16, learning_rate=1e-2,
+                      validation_fraction=0, verbose=0)
     return str(folder)
 
 

@@ -167,13 +167,29 @@ def test_direct_file_reading_equals_keras_loading(model, tmp_path):
         util.load_digit_net(path, digit=6)
 
 
-def test_unrolled_training_graph_computes_the_same_model(model):
-    unrolled = util.build_model(7, 32, unroll=True)
-    unrolled.set_weights(model.get_weights())
-    x, _ = util.to_sequences(np.random.default_rng(3).integers(0, 7, (4, 10, 10)), 7)
+def test_side_by_side_training_graph_computes_each_model_and_its_loss(model):
+    """build_group_model's group g with model g's weights gives model g's probabilities
+    at every pixel, and group_losses gives Keras' loss on the full sequence."""
     ops = util.get_keras().ops
-    np.testing.assert_allclose(ops.convert_to_numpy(unrolled(x)), ops.convert_to_numpy(model(x)),
-                               rtol=1e-5, atol=1e-6)
+    rng = np.random.default_rng(3)
+    others = [model.get_weights(), [rng.normal(0, 0.6, w.shape).astype("float32") for w in model.get_weights()]]
+    grouped = util.build_group_model(2, 7, 32, 100)
+    for g, weights in enumerate(others):
+        for var, value in zip(grouped.get_layer("grouped_gru").per_group[g], weights):
+            var.assign(value)
+    levels = rng.integers(0, 7, (4, 2, 100))
+    x = np.concatenate([np.zeros((4, 2, 1), int), levels[..., :-1] + 1], -1)
+    logits = ops.convert_to_numpy(grouped(x))
+    losses = ops.convert_to_numpy(util.group_losses(logits, levels, 100))
+    keras_loss = util.get_keras().losses.CategoricalCrossentropy(reduction=None)
+    for g, weights in enumerate(others):
+        single = util.build_model(7, 32)
+        single.set_weights(weights)
+        seq, target = util.to_sequences(levels[:, g].reshape(4, 10, 10), 7)
+        probs = ops.convert_to_numpy(single(seq))
+        np.testing.assert_allclose(ops.convert_to_numpy(ops.softmax(logits[:, g])), probs[:, :100], atol=1e-5)
+        np.testing.assert_allclose(losses[:, g], ops.convert_to_numpy(keras_loss(target, probs)).mean(1), rtol=1e-4)
+        np.testing.assert_allclose(util.group_weights(grouped, g)[1], weights[1])
 
 
 def test_ensemble_likelihood_is_the_mean_of_the_members_likelihoods(model):

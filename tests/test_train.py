@@ -42,34 +42,38 @@ def test_training_reduces_the_loss(tmp_path):
     assert losses[-1] < losses[0] and meta["best_epoch"] == 4
 
 
-def test_long_runs_train_unrolled_and_save_the_plain_model(tmp_path, monkeypatch):
-    monkeypatch.setattr(util.config, "unroll_min_steps", 1)     # make this short run "long"
-    built = []
-    real_build = util.build_model
-    monkeypatch.setattr(util, "build_model", lambda *a, **kw: built.append(kw) or real_build(*a, **kw))
-    levels = two_class_levels(40, 2)[0]
-    path = str(tmp_path / "model_0.keras")
-    meta = util.train_digit(levels, path, 0, epochs=3, batch_size=8, units=16, learning_rate=1e-2,
-                            clipnorm=0.5, validation_fraction=0, verbose=0)
-    assert built[0] == {"unroll": True}
-    losses = [h["loss"] for h in meta["history"]]
-    assert losses[-1] < losses[0] and meta["clipnorm"] == 0.5
-    model, saved = util.load_digit_model(path, 0)
-    assert not model.get_layer("gru").unroll and saved["clipnorm"] == 0.5
+def curve(meta):
+    """A run's losses, epoch by epoch: training, then held-out (when there was any)."""
+    return [h["loss"] for h in meta["history"]] + [h["val_loss"] or 0 for h in meta["history"]]
 
 
-class StopAfter(util.get_keras().callbacks.Callback):
-    """Simulates Ctrl-C at the end of an epoch."""
-    def __init__(self, epoch):
-        super().__init__()
-        self.stop_epoch, self.seen = epoch, []
+def test_models_trained_side_by_side_equal_models_trained_alone(tmp_path):
+    """Same images, seeds and settings: training two models in one graph gives each
+    the weights it gets when trained alone (to float rounding)."""
+    levels = two_class_levels(24, 6)
+    kw = dict(epochs=2, batch_size=8, units=16, learning_rate=1e-2, clipnorm=0.5,
+              validation_fraction=0.25, verbose=0)
+    jobs = [dict(levels=levels[k], path=str(tmp_path / f"model_{k}.keras"), digit=k, seed=k + 3)
+            for k in range(2)]
+    together = util.train_models(jobs, **kw)
+    nets = [util.load_digit_model(job["path"], job["digit"])[0].get_weights() for job in jobs]
+    for k, job in enumerate(jobs):
+        alone_path = str(tmp_path / f"alone_{k}.keras")
+        alone = util.train_digit(job["levels"], alone_path, k, seed=job["seed"], **kw)
+        assert curve(alone) == pytest.approx(curve(together[k]), rel=1e-4)
+        for w_alone, w_together in zip(util.load_digit_model(alone_path, k)[0].get_weights(), nets[k]):
+            np.testing.assert_allclose(w_alone, w_together, atol=1e-5)
+    assert together[0]["seed"] == 3 and together[1]["trained_alongside"] == 2
+    assert not np.allclose(nets[0][0], nets[1][0])
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch + 1)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.stop_epoch:
+def stop_after(stop_epoch, seen):
+    """after_epoch hook that records epochs and simulates Ctrl-C after stop_epoch."""
+    def hook(epoch):
+        seen.append(epoch)
+        if epoch == stop_epoch:
             raise KeyboardInterrupt
+    return hook
 
 
 def test_interrupted_training_keeps_the_old_model_and_resumes(tmp_path):
@@ -79,16 +83,19 @@ def test_interrupted_training_keeps_the_old_model_and_resumes(tmp_path):
     util.train_digit(levels, path, 0, epochs=1, batch_size=8, units=16, validation_fraction=0, verbose=0)
     old = open(path, "rb").read()
     with pytest.raises(KeyboardInterrupt):
-        util.train_digit(levels, path, 0, callbacks=[StopAfter(2)], **kw)
+        util.train_digit(levels, path, 0, after_epoch=stop_after(2, []), **kw)
     assert open(path, "rb").read() == old                      # the previous model is intact
     hidden = sorted(os.listdir(tmp_path))
     assert any(".ckpt" in f for f in hidden) and not any(f.endswith(".tmp") for f in hidden)
-    watcher = StopAfter(99)
-    meta = util.train_digit(levels, path, 0, resume=True, callbacks=[watcher], **kw)
-    assert watcher.seen == [3, 4]                              # finished epochs are not redone
-    assert [h["epoch"] for h in meta["history"]] == [1, 2, 3, 4]
+    assert not util.finished_with(path, {})                     # a stopped run is pending on it
+    seen = []
+    resumed = util.train_digit(levels, path, 0, resume=True, after_epoch=stop_after(99, seen), **kw)
+    assert seen == [3, 4]                                      # finished epochs are not redone
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
     assert os.listdir(tmp_path) == ["model_0.keras"]           # checkpoints cleaned up
     assert open(path, "rb").read() != old
+    straight = util.train_digit(levels, str(tmp_path / "straight.keras"), 0, **kw)
+    assert curve(resumed) == pytest.approx(curve(straight), rel=1e-4)   # as if never stopped
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -96,7 +103,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     path = str(tmp_path / "model_0.keras")
     with pytest.raises(KeyboardInterrupt):
         util.train_digit(levels, path, 0, epochs=3, batch_size=8, units=16, verbose=0,
-                         callbacks=[StopAfter(1)])
+                         after_epoch=stop_after(1, []))
     with pytest.raises(util.UserError, match="other settings"):
         util.train_digit(levels, path, 0, epochs=5, batch_size=8, units=16, verbose=0, resume=True)
 
@@ -119,39 +126,40 @@ def test_failed_save_leaves_previous_file_and_no_temporary(tmp_path, monkeypatch
     assert os.listdir(tmp_path) == ["model_0.keras"]
 
 
-def test_ctrl_c_in_train_script_says_the_old_model_was_kept(tmp_path, monkeypatch, capsys, fake_mnist_npz):
+def test_ctrl_c_in_train_script_keeps_the_old_model_and_says_how_to_resume(tmp_path, monkeypatch, fake_mnist_npz):
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
-    levels = two_class_levels(5, 5)[0]
-    util.train_digit(levels, str(tmp_path / "model_0.keras"), 0, epochs=1, units=8,
-                     validation_fraction=0, verbose=0)
+    path = tmp_path / "model_0.keras"
+    util.train_digit(two_class_levels(5, 5)[0], str(path), 0, epochs=1, units=8, validation_fraction=0, verbose=0)
+    old = path.read_bytes()
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(util, "train_digit", interrupted)
+    monkeypatch.setattr(util, "train_models", interrupted)
     with pytest.raises(SystemExit) as exit_info:
         train_mnist.main(["--digit=0", f"--models_dir={tmp_path}", "--quiet"])
-    assert "previous" in str(exit_info.value.code) and "kept" in str(exit_info.value.code)
-    assert "--resume" in str(exit_info.value.code)
+    assert "interrupted" in str(exit_info.value.code) and "--resume=True" in str(exit_info.value.code)
+    assert path.read_bytes() == old
 
 
-def test_stopped_all_digits_run_resumes_without_redoing_finished_digits(tmp_path, monkeypatch, fake_mnist_npz):
+def test_stopped_all_digits_run_resumes_where_it_stopped(tmp_path, monkeypatch, fake_mnist_npz):
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
-    real, trained = util.train_digit, []
+    real, calls = util.train_models, []
 
-    def stop_at_digit_3(levels, path, digit, **kw):
-        if digit == 3:
-            raise KeyboardInterrupt
-        trained.append(digit)
-        return real(levels, path, digit, **dict(kw, units=8))
-    argv = ["--all_digits=True", "--num_images=5", "--epochs=1", f"--models_dir={tmp_path}", "--quiet"]
-    monkeypatch.setattr(util, "train_digit", stop_at_digit_3)
+    def small(jobs, **kw):                                     # tiny models, epochs recorded
+        seen = []
+        calls.append(([j["digit"] for j in jobs], seen))
+        return real(jobs, **dict(kw, units=8, after_epoch=stop_after(stop, seen)))
+    monkeypatch.setattr(util, "train_models", small)
+    argv = ["--all_digits=True", "--num_images=5", "--epochs=2", f"--models_dir={tmp_path}", "--quiet"]
+    stop = 1
     with pytest.raises(SystemExit, match="--resume=True"):
         train_mnist.main(argv)
-    assert trained == [0, 1, 2]
-    trained.clear()
-    monkeypatch.setattr(util, "train_digit", lambda *a, **kw: (trained.append(a[2]), real(*a, **dict(kw, units=8)))[1])
+    assert calls[-1] == (list(range(10)), [1]) and not list(tmp_path.glob("model_*.keras"))
+    stop = None
     train_mnist.main(argv + ["--resume=True"])
-    assert trained == [3, 4, 5, 6, 7, 8, 9]
-    trained.clear()
-    train_mnist.main(argv[:2] + ["--epochs=2"] + argv[3:] + ["--resume=True"])   # other settings: redone
-    assert trained == list(range(10))
+    assert calls[-1] == (list(range(10)), [2]) and len(list(tmp_path.glob("model_*.keras"))) == 10
+    calls.clear()
+    train_mnist.main(argv + ["--resume=True"])                 # all finished with these settings: kept
+    assert calls == []
+    train_mnist.main(argv[:2] + ["--epochs=1"] + argv[3:] + ["--resume=True"])   # other settings: redone
+    assert calls == [(list(range(10)), [1])]
