@@ -77,7 +77,8 @@ def main(argv=None):
         jobs.append(dict(levels=util.preprocess(images), path=path, digit=digit, seed=seed))
     if not jobs:
         return
-    print(f"training {len(jobs)} model(s) side by side: " + " ".join(os.path.basename(j["path"]) for j in jobs))
+    print(f"training {len(jobs)} model(s) side by side: "
+          + " ".join(os.path.basename(job["path"]) for job in jobs))
     start = time.time()
     try:
         metas = util.train_models(jobs, resume=args.resume, verbose=verbose, **run)
@@ -88,9 +89,9 @@ def main(argv=None):
         util.save_learning_curve(meta["history"], job["path"].replace(".keras", "_curve.png"),
                                  meta["target_size"] ** 2)
         val = meta["validation_bits_per_pixel"]
-        print(f"digit {job['digit']}: {len(job['levels'])} images, final loss {meta['history'][-1]['loss']:.4f}, "
-              f"best epoch {meta['best_epoch']}" + (f", validation {val:.4f} bits/pixel" if val is not None else "")
-              + f" -> {job['path']}")
+        print(f"digit {job['digit']}: {len(job['levels'])} images, final loss "
+              f"{meta['history'][-1]['loss']:.4f}, best epoch {meta['best_epoch']}"
+              + (f", validation {val:.4f} bits/pixel" if val is not None else "") + f" -> {job['path']}")
     print(f"{len(jobs)} model(s) in {time.time() - start:.0f} s")
 
 if __name__ == "__main__":

@@ -777,6 +777,12 @@ def group_losses(logits, targets, seq_len):
     return ops.sum(ce, axis=-1) / (seq_len + 1)
 
 
+def group_inputs(targets):
+    """build_group_model's inputs for pixel targets (..., steps): the start (0), then
+    each pixel but the last as level + 1."""
+    return np.concatenate([np.zeros_like(targets[..., :1]), targets[..., :-1] + 1], axis=-1)
+
+
 def _stream(n, seed, start, count):
     """Positions start..start+count of one model's endless stream of training images:
     shuffled passes over its n images, pass k shuffled by (seed, k)."""
@@ -846,8 +852,7 @@ def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_sche
     def batches(take):
         """(inputs, targets) of shape (rows, groups, seq_len); take(g) gives group g's rows."""
         y = np.stack([seqs[g][take(g)] for g in range(groups)], axis=1)
-        x = np.concatenate([np.zeros_like(y[..., :1]), y[..., :-1] + 1], axis=-1)
-        return x, y
+        return group_inputs(y), y
 
     n_val = max(len(v) for v in val_idx)
     val = batches(lambda g: val_idx[g][np.arange(n_val) % len(val_idx[g])]) if n_val else None
@@ -899,8 +904,8 @@ def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_sche
         model.optimizer.build(model.trainable_variables)
         for var, value in zip(model.optimizer.variables, arrays[n_model:]):
             var.assign(value)
-        flat = arrays[n_model + len(model.optimizer.variables):]
-        best = [flat[5 * g:5 * g + 5] for g in range(groups)]
+        flat, per = arrays[n_model + len(model.optimizer.variables):], len(best[0])
+        best = [flat[per * g:per * (g + 1)] for g in range(groups)]
         if verbose:
             print(f"resuming after epoch {state['epoch']} of {epochs}")
     elif resume and verbose:
@@ -908,9 +913,7 @@ def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_sche
 
     def val_losses():
         logits = model.predict(val[0], batch_size=256, verbose=0)
-        logp = logits - logits.max(-1, keepdims=True)
-        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
-        ce = -np.take_along_axis(logp, val[1][..., None], -1)[..., 0].sum(-1) / (seq_len + 1)
+        ce = ops.convert_to_numpy(group_losses(logits, val[1], seq_len))
         return [float(ce[:len(val_idx[g]), g].mean()) if len(val_idx[g]) else None for g in range(groups)]
 
     for epoch in range(state["epoch"], epochs):

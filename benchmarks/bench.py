@@ -96,7 +96,7 @@ def training_rates(per_digit, batch_size=32, rounds=3):
     runs = {"keras": (single, x1, y1, len(per_digit[0]))}
     for groups in (1, 10):
         y = np.stack([lv.reshape(len(lv), -1) for lv in per_digit[:groups]], 1).astype(np.int32)
-        x = np.concatenate([np.zeros_like(y[..., :1]), y[..., :-1] + 1], -1)
+        x = util.group_inputs(y)
         model = util.build_group_model(groups)
         model.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0),
                       lambda t, logits: ops.sum(util.group_losses(logits, t, seq_len), axis=1))

@@ -178,7 +178,8 @@ def test_side_by_side_training_graph_computes_each_model_and_its_loss(model):
         for var, value in zip(grouped.get_layer("grouped_gru").per_group[g], weights):
             var.assign(value)
     levels = rng.integers(0, 7, (4, 2, 100))
-    x = np.concatenate([np.zeros((4, 2, 1), int), levels[..., :-1] + 1], -1)
+    x = util.group_inputs(levels)
+    assert (x[..., 0] == 0).all() and (x[..., 1:] == levels[..., :-1] + 1).all()
     logits = ops.convert_to_numpy(grouped(x))
     losses = ops.convert_to_numpy(util.group_losses(logits, levels, 100))
     keras_loss = util.get_keras().losses.CategoricalCrossentropy(reduction=None)
