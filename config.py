@@ -31,6 +31,9 @@ validation_fraction = 0.05          # share of the digit's training images held 
 seed = 0                            # seeds the split, the initial weights and the shuffling
 clipnorm = 1.0                      # each step's gradient is scaled down to this norm at most
                                     # (0: off); stops the rare loss spikes of long runs
+train_shifts = 0                    # augmentation: each training image is translated by one of
+                                    # the (2s+1)^2 shifts of up to s pixels (at 28x28, before the
+                                    # resize), drawn anew every epoch; 0: off
 
 # --- sampling (generate_mnist.py) --------------------------------------------------
 grid_size = 5                       # samples per row and column of the grid
@@ -40,6 +43,9 @@ tile_size = 32                      # pixels per side of one sample in the grid
 classify_num_images = 100           # test images classified by default (the tutorial's)
 classify_chunk = 512                # sequences run through a model at once (cache-sized)
 classify_workers = os.cpu_count() or 1  # threads sharing the chunks (one BLAS thread each)
+test_shifts = 0                     # p(x | k) is the equal mixture over the (2s+1)^2 shifts of
+                                    # the 28x28 image by up to s pixels (the shift is a latent
+                                    # variable: still a generative model); 0: the image as it is
 
 # --- profiles (--profile NAME on every script) -------------------------------------
 # A profile overrides some of the constants above. Each starts from this file's own
@@ -52,6 +58,8 @@ profiles = {
     "fast": {"epochs": 5},          # the same model and recipe, 5 epochs: more than the
                                     # tutorial's accuracy in under 15 minutes on 2 CPU cores
     "ensemble": {"ensemble": 2},    # two such models per digit (seeds seed, seed+1), mixed
+    "shift": {"train_shifts": 1, "test_shifts": 1},   # trained on images shifted by up to one
+                                    # pixel, classified as a mixture over those shifts
 }
 best_profile = "tutorial"           # the most accurate profile with shipped models
 

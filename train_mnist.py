@@ -60,6 +60,8 @@ def main(argv=None):
     run = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                lr_schedule=args.lr_schedule, validation_fraction=args.validation_fraction,
                clipnorm=args.clipnorm)
+    if config.train_shifts:
+        run["train_shifts"] = config.train_shifts
     jobs = []
     for digit, member in [(d, m) for d in digits for m in range(config.ensemble)]:
         path = util.model_path(args.models_dir, digit, member)
@@ -74,7 +76,9 @@ def main(argv=None):
         if args.resume and util.finished_with(path, dict(run, seed=seed, train_images=len(images))):
             print(f"digit {digit}: {path} is already trained with these settings, kept")
             continue
-        jobs.append(dict(levels=util.preprocess(images), path=path, digit=digit, seed=seed))
+        levels = (util.preprocess_shifted(images, config.train_shifts) if config.train_shifts
+                  else util.preprocess(images))
+        jobs.append(dict(levels=levels, path=path, digit=digit, seed=seed))
     if not jobs:
         return
     print(f"training {len(jobs)} model(s) side by side: "
@@ -89,7 +93,7 @@ def main(argv=None):
         util.save_learning_curve(meta["history"], job["path"].replace(".keras", "_curve.png"),
                                  meta["target_size"] ** 2)
         val = meta["validation_bits_per_pixel"]
-        print(f"digit {job['digit']}: {len(job['levels'])} images, final loss "
+        print(f"digit {job['digit']}: {meta['train_images']} images, final loss "
               f"{meta['history'][-1]['loss']:.4f}, best epoch {meta['best_epoch']}"
               + (f", validation {val:.4f} bits/pixel" if val is not None else "") + f" -> {job['path']}")
     print(f"{len(jobs)} model(s) in {time.time() - start:.0f} s")

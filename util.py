@@ -459,6 +459,28 @@ def preprocess(images, target_size=None, max_intensity=None):
     return np.round(small / factor).astype(np.uint8)
 
 
+def shift_grid(radius):
+    """The (2 radius + 1)^2 translations (dy, dx) of up to radius pixels; (0, 0) is in the middle."""
+    return [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
+
+
+def shift_images(images, dy, dx):
+    """Translate images (n, h, w) by dy rows and dx columns; what comes in is 0 (background)."""
+    images = np.asarray(images)
+    out = np.zeros_like(images)
+    h, w = images.shape[1:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def preprocess_shifted(images, radius, target_size=None, max_intensity=None):
+    """Each shift of shift_grid(radius) applied to the 28x28 images, then preprocessed:
+    levels (shifts, n, target_size, target_size)."""
+    return np.stack([preprocess(shift_images(images, dy, dx), target_size, max_intensity)
+                     for dy, dx in shift_grid(radius)])
+
+
 def to_sequences(levels, num_classes):
     """levels (n, h, w) -> (inputs, targets), float32 (n, h*w + 1, num_classes).
 
@@ -811,7 +833,7 @@ def pending_paths(models_dir):
 
 def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_schedule=None,
                  validation_fraction=None, units=None, clipnorm=None, resume=False, verbose=1,
-                 max_intensity=None, after_epoch=None):
+                 max_intensity=None, after_epoch=None, train_shifts=0):
     """Train one model per job, all in one graph (build_group_model), and save each.
 
     jobs: dicts with levels (n, size, size), path (all in one folder), digit, seed.
@@ -837,21 +859,30 @@ def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_sche
     if lr_schedule not in ("cosine", "constant"):
         raise UserError(f"unknown learning-rate schedule {lr_schedule!r}")
     num_classes, groups = max_intensity + 1, len(jobs)
-    target_size = jobs[0]["levels"].shape[1]
+    target_size = jobs[0]["levels"].shape[-1]
     seq_len = target_size * target_size
 
+    # levels (n, s, s), or (shifts, n, s, s) for augmentation: each step then takes each
+    # image in one of its shifted copies, drawn anew every epoch; held out: the unshifted
     seqs, train_idx, val_idx = [], [], []
     for job in jobs:
-        seq = job["levels"].reshape(len(job["levels"]), seq_len).astype(np.int32)
-        tr, va = split_validation(len(seq), validation_fraction, job["seed"])
+        lv = np.asarray(job["levels"])
+        lv = lv[None] if lv.ndim == 3 else lv
+        seq = lv.reshape(len(lv), lv.shape[1], seq_len).astype(np.int32)
+        tr, va = split_validation(seq.shape[1], validation_fraction, job["seed"])
         seqs.append(seq)
         train_idx.append(tr)
         val_idx.append(va)
+    variants = seqs[0].shape[0]
+    if variants != len(shift_grid(train_shifts)):
+        raise ValueError(f"{variants} copies of each image, expected those of train_shifts={train_shifts}")
     steps_per_epoch = math.ceil(np.mean([len(t) for t in train_idx]) / batch_size)
 
-    def batches(take):
-        """(inputs, targets) of shape (rows, groups, seq_len); take(g) gives group g's rows."""
-        y = np.stack([seqs[g][take(g)] for g in range(groups)], axis=1)
+    def batches(take, variant=None):
+        """(inputs, targets) of shape (rows, groups, seq_len); take(g) gives group g's rows,
+        variant(g, rows) their shifted copies (default: the unshifted one)."""
+        y = np.stack([seqs[g][variants // 2 if variant is None else variant(g, len(take(g))), take(g)]
+                      for g in range(groups)], axis=1)
         return group_inputs(y), y
 
     n_val = max(len(v) for v in val_idx)
@@ -860,7 +891,9 @@ def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_sche
     settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     lr_schedule=lr_schedule, validation_fraction=validation_fraction, units=units,
                     clipnorm=clipnorm, target_size=target_size, max_intensity=max_intensity)
-    own = [dict(digit=j["digit"], seed=j["seed"], train_images=int(len(j["levels"]))) for j in jobs]
+    if train_shifts:
+        settings["train_shifts"] = train_shifts
+    own = [dict(digit=j["digit"], seed=j["seed"], train_images=int(seq.shape[1])) for j, seq in zip(jobs, seqs)]
     run = dict(settings, jobs=[dict(o, path=os.path.abspath(j["path"])) for o, j in zip(own, jobs)])
     ckpt = group_checkpoint(os.path.dirname(run["jobs"][0]["path"]))
     state = {"epoch": 0, "best_loss": [None] * groups, "best_epoch": [None] * groups,
@@ -919,7 +952,9 @@ def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_sche
     for epoch in range(state["epoch"], epochs):
         t0 = time.time()
         rows = steps_per_epoch * batch_size
-        x, y = batches(lambda g: train_idx[g][_stream(len(train_idx[g]), own[g]["seed"], epoch * rows, rows)])
+        x, y = batches(lambda g: train_idx[g][_stream(len(train_idx[g]), own[g]["seed"], epoch * rows, rows)],
+                       lambda g, count: np.random.default_rng([own[g]["seed"], epoch, 1]).integers(
+                           variants, size=count))
         logs = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
                          callbacks=[_progress(epoch, epochs, steps_per_epoch)] if verbose == 1 else []).history
         losses = val_losses() if val is not None else [None] * groups
