@@ -4,6 +4,7 @@
     python classification.py --num_images=10000 --nll --json
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -15,73 +16,73 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-import config  # noqa: E402
 import util  # noqa: E402
 
 
-def parse_args(argv=None):
+def build_parser(s):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--num_images", type=util.positive_int, default=config.classify_num_images,
-                   help=f"test images to classify, from the first (default {config.classify_num_images}; "
+    p.add_argument("--num_images", type=util.positive_int, default=s.classify_num_images,
+                   help=f"test images to classify, from the first (default {s.classify_num_images}; "
                         "the test set has 10000)")
     p.add_argument("--uniform_priors", type=util.str2bool, nargs="?", const=True, default=False,
                    metavar="{True,False}",
                    help="equal priors p(k) = 1/10 (the tutorial's variant) instead of the training "
                         "shares (default False)")
+    p.add_argument("--test_shifts", type=int, choices=range(0, 4), default=s.test_shifts,
+                   help="p(x | k) as the equal mixture over the shifts of the 28x28 image by up to this "
+                        f"many pixels; 0: the image as it is (default {s.test_shifts})")
     p.add_argument("--nll", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
                    help="also report each model's negative log-likelihood of each digit's test "
                         "images, in bits per pixel (default False)")
     p.add_argument("--json", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
                    help="print one JSON object with all results instead of text (default False)")
     p.add_argument("--confusion_output", default=None,
-                   help="PNG of the confusion matrix (default generated/confusion_matrix.png; "
-                        "'none' to skip)")
-    p.add_argument("--models_dir", default=config.models_dir,
-                   help="folder of the model files (default: the profile's, trained/mnist_models)")
-    util.add_profile_flag(p)
+                   help="PNG of the confusion matrix (default generated/confusion_matrix.png; 'none' to skip)")
+    p.add_argument("--models_dir", default=None, help=f"folder of the model files (default: the profile's, {s.models_dir})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return p
+
+
+def confusion_output(s, args):
+    """Where the confusion picture goes (None: nowhere); its folder must exist, or be ours."""
+    out = args.confusion_output or os.path.join(s.generated_dir, "confusion_matrix.png")
+    if out.lower() == "none":
+        return None
+    if args.confusion_output is None:
+        os.makedirs(s.generated_dir, exist_ok=True)
+    elif not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise util.UserError(f"cannot write {out}: its folder does not exist")
+    return out
 
 
 def main(argv=None):
-    util.apply_profile_flag(argv, "classification.py")
-    args = parse_args(argv)
-    util.print_settings(args, stream=sys.stderr if args.json else sys.stdout)
-    out = args.confusion_output or os.path.join(config.generated_dir, "confusion_matrix.png")
-    if out.lower() == "none":
-        out = None
-    elif args.confusion_output is None:
-        os.makedirs(config.generated_dir, exist_ok=True)
-    elif not os.path.isdir(os.path.dirname(os.path.abspath(out))):
-        raise util.UserError(f"cannot write {out}: its folder does not exist")
+    s, args = util.parse_flags(build_parser, argv)
+    s = dataclasses.replace(s, test_shifts=args.test_shifts, models_dir=util.models_dir_flag(s, args.models_dir))
+    util.print_settings(s, args, stream=sys.stderr if args.json else sys.stdout)
+    out = confusion_output(s, args)
     start = time.time()
     data = util.load_mnist()
-    available = len(data["x_test"])
-    if args.num_images > available:
-        print(f"note: the test set has {available} images; classifying them all", file=sys.stderr)
+    if args.num_images > len(data["x_test"]):
+        print(f"note: the test set has {len(data['x_test'])} images; classifying them all", file=sys.stderr)
     images, labels = data["x_test"][:args.num_images], data["y_test"][:args.num_images]
-    levels = util.preprocess(images)
-    progress = not args.quiet and sys.stderr.isatty()
-    nets = util.load_all_models(args.models_dir)
+    models = util.load_models(s)
+    copies = util.classifier_inputs(images, models, s.test_shifts)
     compute = time.time()
-    loglik = np.stack([util.log_likelihoods(net, levels)
-                       for net in util.progress_iter(nets, "models", progress)], 1)
+    progress = not args.quiet and sys.stderr.isatty()
+    loglik = np.stack([util.digit_log_likelihoods(members, copies, s.classify_chunk, s.classify_workers)
+                       for members in util.progress_iter(models, "models", progress)], 1)
     compute = time.time() - compute
-    priors = None if args.uniform_priors else util.log_priors(data["y_train"])
-    pred = util.classify(loglik, priors)
+    pred = util.classify(loglik, None if args.uniform_priors else util.log_priors(data["y_train"]))
     cm = util.confusion_matrix(labels, pred)
     res = util.classification_report(labels, pred, cm)
     if args.nll:
-        res["nll_bits_per_pixel"] = util.nll_table(loglik, labels, levels[0].size).tolist()
+        res["nll_bits_per_pixel"] = util.nll_table(loglik, labels, copies.shape[-1] ** 2).tolist()
     res.update(num_images=int(len(labels)), seconds=round(time.time() - start, 2),
                model_seconds=round(compute, 2), priors="uniform" if args.uniform_priors else "training")
     if out:
         util.save_confusion_png(cm, out)
         res["confusion_png"] = out
-    if args.json:
-        print(json.dumps(res))
-    else:
-        print(util.format_report(res))
+    print(json.dumps(res) if args.json else util.format_report(res))
 
 
 if __name__ == "__main__":

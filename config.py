@@ -1,20 +1,24 @@
 """Settings of the suite: flat, commented module-level constants (read, never run).
 
-The defaults are the tutorial's model: 10x10 images, 7 intensity levels, one GRU
-layer of 256 units per digit. Changing target_size or max_intensity needs models
-trained with the same values; the model files record them and refuse a mismatch.
+Nothing here is changed at run time: each script turns these constants, a profile and
+its flags into one settings value (util.settings_for, util.Settings) and passes that
+value down. The defaults are the tutorial's model: 10x10 images, 7 intensity levels,
+one GRU layer of 256 units per digit. Model files record the settings they were
+trained with; sampling and classification take the image shape from the files.
 """
 import os
 
 # --- data and preprocessing ---------------------------------------------------
 target_size = 10                    # images are shrunk to target_size x target_size
 max_intensity = 6                   # intensities are quantised to levels 0..max_intensity
-num_classes = max_intensity + 1     # one-hot width of a pixel (7)
-factor = 256 / max_intensity        # uint8 intensity / factor, rounded, is the level
 
 # --- model --------------------------------------------------------------------
-gru_units = 256                     # width of the single GRU layer
-ensemble = 1                        # models per digit; more than one are an equal mixture
+family = "gru"                      # model family (util.FAMILIES): "gru", one GRU layer
+gru_units = 256                     # width of the GRU layer
+ensemble = 1                        # models per digit (seeds seed, seed+1, ...); more than
+                                    # one are an equal mixture
+mix = ()                            # names of other profiles whose models form, together,
+                                    # each digit's equal mixture (empty: this profile's own)
 
 # --- training (train_mnist.py) ----------------------------------------------------
 # The tutorial trained 12 epochs at batch 32 with a constant Adam rate of 1e-3
@@ -58,12 +62,13 @@ profiles = {
     "fast": {"epochs": 5},          # the same model and recipe, 5 epochs: more than the
                                     # tutorial's accuracy in under 15 minutes on 2 CPU cores
     "ensemble": {"ensemble": 2},    # two such models per digit (seeds seed, seed+1), mixed
-    "shift": {"train_shifts": 1, "test_shifts": 1},   # trained on images shifted by up to one
-                                    # pixel, classified as a mixture over those shifts
+    "shift": {"train_shifts": 1, "test_shifts": 1},   # trained on images shifted by up to
+                                    # one pixel, classified as a mixture over those shifts
+    "mix": {"mix": ("tutorial", "shift"), "test_shifts": 1},   # the tutorial's and the
+                                    # shift profile's models, each over the 9 shifts: 18
+                                    # equally weighted terms per digit
 }
-best_profile = "tutorial"           # the most accurate profile with shipped models
+best_profile = "mix"                # the most accurate profile with shipped models
 
-# --- folders (relative to this file, so the scripts run from any directory) -------
-root = os.path.dirname(os.path.abspath(__file__))
-models_dir = os.path.join(root, "trained", "mnist_models")
-generated_dir = os.path.join(root, "generated")
+# --- folders ------------------------------------------------------------------------
+root = os.path.dirname(os.path.abspath(__file__))  # trained/ and generated/ lie here

@@ -1,9 +1,10 @@
-"""Draw new digits from a trained model and save them as a grid picture.
+"""Draw new digits from the trained models and save them as a grid picture.
 
     python generate_mnist.py --digit=2          # -> generated/samples_of_2.png
     python generate_mnist.py --digit=all        # one row per digit
 """
 import argparse
+import dataclasses
 import os
 import time
 
@@ -13,7 +14,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-import config  # noqa: E402
 import util  # noqa: E402
 
 
@@ -21,14 +21,14 @@ def digit_or_all(text):
     return "all" if str(text).strip().lower() == "all" else util.digit_arg(text)
 
 
-def parse_args(argv=None):
+def build_parser(s):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--digit", type=digit_or_all, default=0,
                    help="digit to draw, 0..9, or 'all' for one row per digit (default 0)")
-    p.add_argument("--grid_size", type=util.positive_int, default=config.grid_size,
-                   help=f"samples per row and column; with --digit=all, per row (default {config.grid_size})")
-    p.add_argument("--output_size", type=util.positive_int, default=config.tile_size,
-                   help=f"pixels per side of each sample in the picture (default {config.tile_size})")
+    p.add_argument("--grid_size", type=util.positive_int, default=s.grid_size,
+                   help=f"samples per row and column; with --digit=all, per row (default {s.grid_size})")
+    p.add_argument("--output_size", type=util.positive_int, default=s.tile_size,
+                   help=f"pixels per side of each sample in the picture (default {s.tile_size})")
     p.add_argument("--output", default=None,
                    help="PNG file to write (default generated/samples_of_{digit}.png; other profiles: "
                         "generated/{profile}/...)")
@@ -37,31 +37,29 @@ def parse_args(argv=None):
                    help="1.0 samples the model exactly; lower is crisper, higher noisier (default 1.0)")
     p.add_argument("--show", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
                    help="also open the picture on screen (default False)")
-    p.add_argument("--models_dir", default=config.models_dir,
-                   help="folder of the model files (default: the profile's, trained/mnist_models)")
-    util.add_profile_flag(p)
-    return p.parse_args(argv)
+    p.add_argument("--models_dir", default=None, help=f"folder of the model files (default: the profile's, {s.models_dir})")
+    return p
 
 
 def main(argv=None):
-    util.apply_profile_flag(argv, "generate_mnist.py")
-    args = parse_args(argv)
-    util.print_settings(args)
+    s, args = util.parse_flags(build_parser, argv)
+    s = dataclasses.replace(s, grid_size=args.grid_size, tile_size=args.output_size,
+                            models_dir=util.models_dir_flag(s, args.models_dir))
+    util.print_settings(s, args)
     if args.output is None:
-        os.makedirs(config.generated_dir, exist_ok=True)
-        args.output = os.path.join(config.generated_dir, f"samples_of_{args.digit}.png")
+        os.makedirs(s.generated_dir, exist_ok=True)
+        args.output = os.path.join(s.generated_dir, f"samples_of_{args.digit}.png")
     elif not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
         raise util.UserError(f"cannot write {args.output}: its folder does not exist")
     digits = list(range(10)) if args.digit == "all" else [args.digit]
-    per_digit = args.grid_size if args.digit == "all" else args.grid_size ** 2
-    nets = util.load_all_models(args.models_dir, digits)
+    per_digit = s.grid_size if args.digit == "all" else s.grid_size ** 2
+    models = util.load_models(s, digits)
     rng = np.random.default_rng(args.seed)
     start = time.time()
-    levels = np.concatenate([util.sample(net, per_digit, config.target_size, rng, args.temperature)
-                             for net in nets])
+    levels = np.concatenate([util.sample(members, per_digit, rng, args.temperature) for members in models])
     seconds = time.time() - start
-    rows = len(digits) if args.digit == "all" else args.grid_size
-    grid = util.tile_grid(levels, rows, args.grid_size, args.output_size, config.max_intensity)
+    rows = len(digits) if args.digit == "all" else s.grid_size
+    grid = util.tile_grid(levels, rows, s.grid_size, s.tile_size, models[0][0].levels - 1)
     util.save_png(grid, args.output)
     print(f"sampled {len(levels)} images in {seconds:.3f} s -> {args.output}")
     if args.show:

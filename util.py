@@ -1,13 +1,16 @@
-"""The mechanism of the suite: data, preprocessing, model, training, sampling,
-classification and image grids. Importing this module does no work; keras and
-scikit-image are imported inside the functions that need them.
+"""The mechanism of the suite, in the order the data flows: settings, data,
+preprocessing, models, training, sampling, classification, pictures and reports.
+Importing this module does no work; keras and scikit-image are imported inside the
+functions that need them.
 
-Model code uses only keras, keras.ops and numpy, so it runs under any Keras 3
-backend (KERAS_BACKEND=tensorflow, jax or torch). Training runs several digits'
-models side by side in one graph, each on its own images (build_group_model).
-Inference (sampling and classification) runs a numpy copy of the GRU: one step per
-pixel, carrying the hidden state, for the whole batch at once.
+One run's settings are one frozen value (Settings), built from config.py and a profile
+by settings_for() and passed down; nothing here reads config.py after that. A model
+family (FAMILIES; the GRU is the first) is one class: its saved Keras form, its weight
+layout, its side-by-side training graph and its numpy inference. Model files carry the
+settings they were trained with. Model code uses only keras, keras.ops and numpy, so it
+runs under any Keras 3 backend (KERAS_BACKEND=tensorflow, jax or torch).
 """
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -23,11 +26,89 @@ import zipfile
 
 import numpy as np
 
-import config
-
 
 class UserError(Exception):
     """A problem the user can fix; the scripts print it as one line and exit 1."""
+
+
+# =============================================================================
+# Settings: one value per run, built from config.py and a profile
+# =============================================================================
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything a run uses (config.py documents each field). Derived values are properties."""
+    profile: str
+    default_profile: str
+    models_dir: str
+    generated_dir: str
+    family: str
+    target_size: int
+    max_intensity: int
+    gru_units: int
+    ensemble: int
+    mix: tuple
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    lr_schedule: str
+    validation_fraction: float
+    seed: int
+    clipnorm: float
+    train_shifts: int
+    grid_size: int
+    tile_size: int
+    classify_num_images: int
+    classify_chunk: int
+    classify_workers: int
+    test_shifts: int
+
+    @property
+    def levels(self):
+        """Intensity levels, the width of a pixel's one-hot vector."""
+        return self.max_intensity + 1
+
+    @property
+    def seq_len(self):
+        """Pixels per image."""
+        return self.target_size ** 2
+
+    def record(self):
+        """The settings a model file keeps: its family's shape and the training recipe."""
+        names = MODEL_FIELDS + FAMILIES[self.family].fields + TRAINING_FIELDS
+        return {k: getattr(self, k) for k in names}
+
+
+MODEL_FIELDS = ("family", "target_size", "max_intensity")
+TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction",
+                   "clipnorm", "train_shifts")
+_DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")
+
+
+def profile_names():
+    import config
+    return [*config.profiles, "best"]
+
+
+def settings_for(name=None):
+    """The settings of profile `name` (None: the default; "best": config.best_profile):
+    config.py's constants with the profile's values over them, and its folders."""
+    import config
+    name = config.best_profile if name == "best" else (name or config.profile)
+    if name not in config.profiles:
+        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(profile_names())}")
+    names = [f.name for f in dataclasses.fields(Settings) if f.name not in _DERIVED]
+    values = {k: getattr(config, k) for k in names}
+    for key, value in config.profiles[name].items():
+        if key not in values:
+            raise UserError(f"profile {name!r} sets {key!r}, which config.py does not have")
+        values[key] = value
+    default = name == config.profile
+    models = "mnist_models" if default else f"mnist_models_{name}"
+    generated = os.path.join(config.root, "generated", *([] if default else [name]))
+    return Settings(profile=name, default_profile=config.profile,
+                    models_dir=os.path.join(config.root, "trained", models),
+                    generated_dir=generated, **dict(values, mix=tuple(values["mix"])))
 
 
 # =============================================================================
@@ -83,76 +164,41 @@ def digit_arg(text):
     return int(text)
 
 
-def print_settings(args, stream=None):
-    """Print the resolved settings once, pixel-cnn style."""
-    stream = stream or sys.stdout
-    settings = dict(vars(args), target_size=config.target_size, max_intensity=config.max_intensity,
-                    gru_units=config.gru_units, ensemble=config.ensemble)
-    if "profile" in settings:
-        settings["profile"] = config.profile     # "best" resolved
-    print("settings: " + " ".join(f"{k}={v}" for k, v in settings.items()), file=stream)
+def add_profile_flag(parser, default):
+    """--profile, whose choices are config.profiles' names and 'best'."""
+    parser.add_argument("--profile", choices=profile_names(), default=default,
+                        help="named settings from config.profiles; 'best' is the most accurate "
+                             f"profile with shipped models (default {default})")
 
 
-# =============================================================================
-# Profiles: named sets of settings (config.profiles), chosen with --profile
-# =============================================================================
-
-_undo = {}   # config values that the profile applied last replaced
-
-
-def profile_names():
-    return [*config.profiles, "best"]
-
-
-def default_profile():
-    return _undo.get("profile", config.profile)
-
-
-def apply_profile(name):
-    """Set config's constants to profile `name` ("best": config.best_profile).
-
-    The profile applied before is undone first, so applying one after another leaves
-    nothing behind. Profiles other than the default keep their models in
-    trained/mnist_models_{name}/ and their pictures in generated/{name}/.
-    Returns the profile's real name.
-    """
-    if name == "best":
-        name = config.best_profile
-    if name not in config.profiles:
-        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(profile_names())}")
-    changes = dict(config.profiles[name])
-    for key in changes:
-        if not hasattr(config, key):
-            raise UserError(f"profile {name!r} sets {key!r}, which config.py does not have")
-    for key, value in _undo.items():
-        setattr(config, key, value)
-    _undo.clear()
-    default = config.profile
-    if "max_intensity" in changes:
-        changes.update(num_classes=changes["max_intensity"] + 1, factor=256 / changes["max_intensity"])
-    if name != default:
-        changes.update(profile=name,
-                       models_dir=os.path.join(config.root, "trained", f"mnist_models_{name}"),
-                       generated_dir=os.path.join(config.root, "generated", name))
-    for key, value in changes.items():
-        _undo[key] = getattr(config, key)
-        setattr(config, key, value)
-    return name
-
-
-def apply_profile_flag(argv=None, prog=None):
-    """Read --profile from the command line and apply it, before the other flags are
-    parsed (their defaults come from the profile). Returns the profile's name."""
+def parse_flags(build_parser, argv=None):
+    """A script's flags: --profile first, as the profile's settings are the other flags'
+    defaults; then build_parser(settings) parses everything. Returns (settings, args)."""
     import argparse
-    pre = argparse.ArgumentParser(prog=prog, add_help=False)
-    pre.add_argument("--profile", choices=profile_names(), default=config.profile)
-    return apply_profile(pre.parse_known_args(argv)[0].profile)
+    pre = argparse.ArgumentParser(add_help=False)
+    add_profile_flag(pre, None)
+    name = pre.parse_known_args(argv)[0].profile
+    settings = settings_for(name)
+    parser = build_parser(settings)
+    add_profile_flag(parser, settings.default_profile)
+    return settings, parser.parse_args(argv)
 
 
-def add_profile_flag(parser):
-    parser.add_argument("--profile", choices=profile_names(), default=config.profile,
-                        help=f"named settings from config.profiles; 'best' is {config.best_profile} "
-                             f"(default {default_profile()})")
+def models_dir_flag(settings, models_dir):
+    """The models folder a script uses: its --models_dir flag, else the profile's. A
+    mixture of profiles reads each profile's own folder, so it takes no flag."""
+    if models_dir and settings.mix:
+        raise UserError(f"profile {settings.profile} mixes the models of {', '.join(settings.mix)} "
+                        "from their own folders; --models_dir does not apply")
+    return models_dir or settings.models_dir
+
+
+def print_settings(settings, args, stream=None):
+    """Print the resolved settings once, pixel-cnn style: the script's flags, then the rest."""
+    shown = dict(vars(args), profile=settings.profile)
+    shown.update((k, v) for k, v in dataclasses.asdict(settings).items()
+                 if k not in shown and k not in ("default_profile", "generated_dir"))
+    print("settings: " + " ".join(f"{k}={v}" for k, v in shown.items()), file=stream or sys.stdout)
 
 
 def run_main(main):
@@ -203,11 +249,16 @@ def atomic_write(path, write, suffix=""):
     """Call write(tmp_path) on a temporary file beside `path`, then rename it into place.
 
     A crash, Ctrl-C or full disk leaves the old file intact and removes the temporary.
+    A failing write is a UserError naming the file and the system's reason.
     """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"cannot write {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix, dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp" + suffix,
+                                   dir=folder)
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
     os.close(fd)
     try:
         write(tmp)
@@ -215,10 +266,26 @@ def atomic_write(path, write, suffix=""):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as err:
+        _remove_quietly(tmp)
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        _remove_quietly(tmp)
         raise
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def write_json(path, obj):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1)
+    atomic_write(path, write)
 
 
 # =============================================================================
@@ -437,7 +504,7 @@ def load_mnist(verbose=True):
 # Preprocessing
 # =============================================================================
 
-def preprocess(images, target_size=None, max_intensity=None):
+def preprocess(images, target_size, max_intensity):
     """uint8 images (n, 28, 28) -> levels (n, target_size, target_size), uint8 in 0..max_intensity.
 
     Anti-aliased skimage resize of the whole batch at once (the batch axis is not
@@ -446,8 +513,6 @@ def preprocess(images, target_size=None, max_intensity=None):
     """
     from skimage.transform import resize
     from skimage.util import img_as_ubyte
-    target_size = target_size or config.target_size
-    max_intensity = max_intensity or config.max_intensity
     images = np.asarray(images, np.uint8)
     if images.ndim == 2:
         images = images[None]
@@ -474,23 +539,11 @@ def shift_images(images, dy, dx):
     return out
 
 
-def preprocess_shifted(images, radius, target_size=None, max_intensity=None):
+def preprocess_shifted(images, radius, target_size, max_intensity):
     """Each shift of shift_grid(radius) applied to the 28x28 images, then preprocessed:
-    levels (shifts, n, target_size, target_size)."""
+    levels (shifts, n, target_size, target_size); radius 0 is the images as they are."""
     return np.stack([preprocess(shift_images(images, dy, dx), target_size, max_intensity)
                      for dy, dx in shift_grid(radius)])
-
-
-def to_sequences(levels, num_classes):
-    """levels (n, h, w) -> (inputs, targets), float32 (n, h*w + 1, num_classes).
-
-    inputs: an all-zero start vector, then the one-hot pixels in row order.
-    targets: the one-hot pixels, then an all-zero sentinel (no loss).
-    """
-    flat = np.asarray(levels).reshape(len(levels), -1)
-    onehot = np.eye(num_classes, dtype=np.float32)[flat]
-    zero = np.zeros((len(flat), 1, num_classes), np.float32)
-    return np.concatenate([zero, onehot], 1), np.concatenate([onehot, zero], 1)
 
 
 def levels_to_uint8(levels, max_intensity):
@@ -499,26 +552,255 @@ def levels_to_uint8(levels, max_intensity):
 
 
 # =============================================================================
-# Model and its files
+# Numerical helpers (numpy), written once
 # =============================================================================
 
-FORMAT = "gru-mnist/1"
-META_NAME = "gru_mnist.json"
+def log_softmax(logits, axis=-1):
+    """log of the softmax along axis, stable: the largest logit is taken out first."""
+    shifted = logits - logits.max(axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis, keepdims=True))
 
 
-def build_model(num_classes=None, units=None):
-    """GRU(units, whole sequence) -> Dense softmax over the levels, any sequence length.
+def log_mean_exp(values, axis=0):
+    """log(mean(exp(values))) along axis, stable: the log-likelihood of an equal mixture."""
+    top = values.max(axis)
+    return top + np.log(np.exp(values - np.expand_dims(top, axis)).mean(axis))
 
-    Training runs build_group_model, the same network side by side; this is the saved form.
+
+def bits_per_pixel(nats_per_pixel):
+    return nats_per_pixel / math.log(2)
+
+
+# =============================================================================
+# Model families: the GRU, and the registry a new family joins
+# =============================================================================
+
+class PixelNet:
+    """Numpy inference of one trained model of p(pixel_t | pixels_<t), a step at a time.
+
+    A family's subclass defines start(n) -> state, step(state, pixels) -> state (pixels
+    None: the start input; else the (n,) levels just drawn or read) and
+    log_probs(state) -> (n, levels). The generic log_likelihoods below runs them; a
+    family may replace it with a faster one that gives the same numbers.
     """
-    keras = get_keras()
-    num_classes = num_classes or config.num_classes
-    units = units or config.gru_units
-    return keras.Sequential([
-        keras.Input((None, num_classes)),
-        keras.layers.GRU(units, return_sequences=True, name="gru"),
-        keras.layers.Dense(num_classes, activation="softmax", name="pixel_softmax"),
-    ], name="pixel_gru")
+
+    def __init__(self, settings, meta=None):
+        self.settings = dict(settings)           # the file's record (Settings.record)
+        self.target_size = settings["target_size"]
+        self.levels = settings["max_intensity"] + 1
+        self.seq_len = self.target_size ** 2
+        self.meta = meta or {}
+
+    def log_likelihoods(self, levels, chunk=512, workers=1):
+        """log p(image) in nats for each image (n, target_size, target_size)."""
+        flat = np.asarray(levels).reshape(len(levels), -1).astype(np.intp)
+        out = np.zeros(len(flat), np.float64)
+        for lo in range(0, len(flat), chunk):
+            seq = flat[lo:lo + chunk]
+            state, pixels = self.start(len(seq)), None
+            for t in range(self.seq_len):
+                state = self.step(state, pixels)
+                out[lo:lo + len(seq)] += self.log_probs(state)[np.arange(len(seq)), seq[:, t]]
+                pixels = seq[:, t]
+        return out
+
+
+class NumpyGRU(PixelNet):
+    """The GRU family's trained model as numpy arrays: one step per call.
+
+    Keras' GRU (reset_after=True, gates z, r and the candidate n):
+        z = sigmoid(x Wz + bz + h Uz + cz),  r = sigmoid(x Wr + br + h Ur + cr)
+        n = tanh(x Wn + bn + r * (h Un + cn)),  h' = z * h + (1 - z) * n
+    then logits = h' Wd + bd and a softmax. Inputs are one-hot levels, so x W is a
+    row lookup; row `levels` is the all-zero start vector.
+    """
+
+    def __init__(self, weights, settings, meta=None):
+        super().__init__(settings, meta)
+        kernel, recurrent, bias, dense_w, dense_b = [np.asarray(w, np.float32) for w in weights]
+        bias = bias.reshape(2, -1)
+        u = self.units = recurrent.shape[0]
+        # Folded for speed: the z and r pre-activations are halved (sigmoid(a) =
+        # 0.5 tanh(a / 2) + 0.5) and carry both biases; the candidate's recurrent bias
+        # stays apart, as the reset gate multiplies it.
+        rows = np.concatenate([kernel, np.zeros((1, kernel.shape[1]), np.float32)]) + bias[0]
+        self.rows_zr = np.ascontiguousarray(0.5 * (rows[:, :2 * u] + bias[1, :2 * u]))
+        self.rows_n = np.ascontiguousarray(rows[:, 2 * u:])          # (levels + 1, units)
+        self.recurrent = np.ascontiguousarray(np.concatenate(
+            [0.5 * recurrent[:, :2 * u], recurrent[:, 2 * u:]], 1))
+        self.recurrent_bias_n = np.ascontiguousarray(bias[1, 2 * u:])
+        self.dense_w, self.dense_b = dense_w, dense_b
+        self.start_row = self.levels                   # row of the start vector
+
+    def start(self, n):
+        return np.zeros((n, self.units), np.float32)
+
+    def step(self, h, pixels):
+        return self._step(h, np.full(len(h), self.start_row) if pixels is None else pixels)
+
+    def _step(self, h, rows):
+        """h (n, units), or None for the zero state; rows (n,) levels or start_row -> new h."""
+        u = self.units
+        if h is None:                                  # zero state: h @ U is 0
+            zr = self.rows_zr[rows]
+            n = np.broadcast_to(self.recurrent_bias_n, (len(zr), u)).copy()
+            h = np.zeros((len(zr), u), np.float32)
+        else:
+            hp = h @ self.recurrent
+            zr = hp[:, :2 * u]
+            zr += self.rows_zr[rows]
+            n = hp[:, 2 * u:]
+            n += self.recurrent_bias_n
+        np.tanh(zr, out=zr)
+        zr *= 0.5
+        zr += 0.5
+        z, r = zr[:, :u], zr[:, u:]
+        n *= r
+        n += self.rows_n[rows]
+        np.tanh(n, out=n)
+        h = h - n                                      # h' = n + z * (h - n)
+        h *= z
+        h += n
+        return h
+
+    def log_probs(self, h):
+        """log p(next level | state), (n, levels)."""
+        return log_softmax(h @ self.dense_w + self.dense_b, axis=1)
+
+    def log_likelihoods(self, levels, chunk=512, workers=1):
+        """As PixelNet's, faster: chunks on `workers` threads (numpy releases the GIL);
+        images that begin alike (most MNIST images start with rows of background) share
+        one GRU state until their prefixes part, the same arithmetic done once per
+        distinct prefix (about a quarter less work on MNIST); the small output layer's
+        logits are kept per step and turned into log-probabilities once at the end."""
+        flat = np.asarray(levels).reshape(len(levels), -1)
+        out = np.zeros(len(flat), np.float64)
+        order = np.lexsort(flat.T[::-1]) if len(flat) > 1 else np.arange(len(flat))
+        flat = flat[order]                             # alike images into the same chunks
+
+        def run_chunk(lo):
+            seq = flat[lo:lo + chunk].astype(np.intp)
+            out[lo:lo + len(seq)] = self._chunk_log_likelihoods(seq)
+
+        starts = range(0, len(flat), chunk)
+        if workers > 1 and len(starts) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+                list(pool.map(run_chunk, starts))
+        else:
+            for lo in starts:
+                run_chunk(lo)
+        out[order] = out.copy()
+        return out
+
+    def _chunk_log_likelihoods(self, seq):
+        n, steps = seq.shape
+        logits = np.empty((steps, n, self.levels), np.float32)
+        # while prefixes are shared, h has a row per distinct prefix and `prefix` maps
+        # each image to its row
+        shared, h, rows, prefix = n > 1, None, np.full(1 if n > 1 else n, self.start_row), np.zeros(n, np.intp)
+        for t in range(steps):
+            h = self._step(h, rows)
+            if shared:
+                np.take(h @ self.dense_w, prefix, axis=0, out=logits[t])
+                if t + 1 < steps:
+                    keys, prefix = np.unique(prefix * self.levels + seq[:, t], return_inverse=True)
+                    prefix = prefix.reshape(-1)
+                    h = h[keys // self.levels]
+                    if len(keys) > 0.7 * n:            # little left to share: go per image
+                        h, rows, shared = h[prefix], seq[:, t], False
+                    else:
+                        rows = keys % self.levels
+            else:
+                np.matmul(h, self.dense_w, out=logits[t])
+                rows = seq[:, t]
+        logp = log_softmax((logits + self.dense_b).astype(np.float64), axis=-1)
+        return np.take_along_axis(logp, seq.T[:, :, None], -1)[..., 0].sum(0)
+
+
+class GRUFamily:
+    """Family "gru": one GRU layer over the one-hot pixels (the all-zero start vector
+    first), then a dense softmax over the levels at every step; any sequence length."""
+    name = "gru"
+    fields = ("gru_units",)               # the Settings fields this family's shape reads
+    Net = NumpyGRU
+    # where keras_model's weights lie in its .keras file, in get_weights() order
+    file_weights = ("layers/gru/cell/vars/0", "layers/gru/cell/vars/1", "layers/gru/cell/vars/2",
+                    "layers/dense/vars/0", "layers/dense/vars/1")
+
+    @staticmethod
+    def weight_layout(s):
+        """(shape, initializer) of each weight, in keras_model(s).get_weights() order:
+        input kernel, recurrent kernel, the two biases (input, recurrent), dense, dense bias."""
+        c, u = s.levels, s.gru_units
+        return [((c, 3 * u), "glorot_uniform"), ((u, 3 * u), "orthogonal"), ((2, 3 * u), "zeros"),
+                ((u, c), "glorot_uniform"), ((c,), "zeros")]
+
+    @staticmethod
+    def keras_model(s):
+        """The saved form: a Keras model that anyone can load and run on one-hot sequences."""
+        keras = get_keras()
+        return keras.Sequential([
+            keras.Input((None, s.levels)),
+            keras.layers.GRU(s.gru_units, return_sequences=True, name="gru"),
+            keras.layers.Dense(s.levels, activation="softmax", name="pixel_softmax"),
+        ], name="pixel_gru")
+
+    @staticmethod
+    def forward(ops, w, x, s):
+        """The training graph: w holds the layout's weights stacked over G models, x (B, G, T)
+        the inputs (0 the start, level + 1 a pixel) -> logits (B, G, T, levels), each model
+        computed on its own column. The steps are unrolled."""
+        kernel, recurrent, bias, dense, dense_bias = w
+        onehot = ops.one_hot(x, s.levels + 1)[..., 1:]                         # (B, G, T, C)
+        xw = ops.einsum("bgtc,gcu->tgbu", onehot, kernel) + bias[None, :, None, 0]
+        h = ops.zeros((kernel.shape[0], ops.shape(x)[0], s.gru_units))
+        hs = []
+        for xt in ops.unstack(xw, s.seq_len, axis=0):
+            hw = ops.matmul(h, recurrent) + bias[:, None, 1]
+            xz, xr, xh = ops.split(xt, 3, axis=-1)
+            hz, hr, hh = ops.split(hw, 3, axis=-1)
+            z = ops.sigmoid(xz + hz)
+            r = ops.sigmoid(xr + hr)
+            h = z * h + (1.0 - z) * ops.tanh(xh + r * hh)
+            hs.append(h)
+        out = ops.stack(hs, axis=2)                                             # (G, B, T, U)
+        return ops.einsum("gbtu,guc->bgtc", out, dense) + dense_bias[None, :, None, :]
+
+    @staticmethod
+    def accepts(layers):
+        """True if a .keras file's layer configs are keras_model's (read without Keras)."""
+        layers = [l for l in layers if l["class_name"] != "InputLayer"]
+        if [l["class_name"] for l in layers] != ["GRU", "Dense"]:
+            return False
+        gru, dense = [l["config"] for l in layers]
+        return (gru.get("reset_after"), gru.get("activation"), gru.get("recurrent_activation"),
+                gru.get("use_bias"), gru.get("return_sequences"), dense.get("activation")) == \
+            (True, "tanh", "sigmoid", True, True, "softmax")
+
+    @staticmethod
+    def from_keras_model(model, fallback):
+        """(weights, settings record) of another Keras GRU model, e.g. the tutorial's .h5;
+        what the file cannot tell (the image size) comes from `fallback` settings."""
+        gru = next(l for l in model.layers if l.__class__.__name__ == "GRU")
+        dense = next(l for l in model.layers if l.__class__.__name__ in ("Dense", "TimeDistributed"))
+        if getattr(gru, "reset_after", True) is not True:
+            raise UserError("only GRU layers with reset_after=True are supported")
+        weights = gru.get_weights() + dense.get_weights()
+        return weights, dict(fallback.record(), family="gru", max_intensity=weights[0].shape[0] - 1,
+                             gru_units=weights[1].shape[0])
+
+
+FAMILIES = {"gru": GRUFamily}
+
+
+# =============================================================================
+# Model files: the saved Keras form plus the settings it was trained with
+# =============================================================================
+
+FORMAT = "gru-mnist/2"
+META_NAME = "gru_mnist.json"
+_LEGACY_NAMES = {"units": "gru_units"}        # format gru-mnist/1 kept its settings flat
 
 
 def model_path(models_dir, digit, member=0):
@@ -527,26 +809,34 @@ def model_path(models_dir, digit, member=0):
     return os.path.join(models_dir, name)
 
 
-def save_model(model, path, meta):
-    """Save weights only (no optimizer) plus our settings, atomically.
-
-    The settings go into the .keras zip as an extra entry, so they travel with the file.
-    """
-    clean = build_model(meta["num_classes"], meta["units"])
-    clean.set_weights(model.get_weights())
+def save_model(path, weights, settings, meta):
+    """Save the family's Keras form with these weights (no optimizer) and, as an extra
+    entry of the .keras zip, meta plus the settings record, atomically."""
+    model = FAMILIES[settings.family].keras_model(settings)
+    model.set_weights(weights)
+    record = dict(meta, format=FORMAT, settings=settings.record())
 
     def write(tmp):
-        clean.save(tmp)
+        model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as z:
-            z.writestr(META_NAME, json.dumps(meta, indent=1, sort_keys=True))
+            z.writestr(META_NAME, json.dumps(record, indent=1, sort_keys=True))
     atomic_write(path, write, suffix=".keras")
 
 
 def read_meta(path):
+    """A model file's metadata, with its settings under "settings" (files of format
+    gru-mnist/1, which kept them flat, are read the same way); None if it has none."""
     with zipfile.ZipFile(path) as z:
         if META_NAME not in z.namelist():
             return None
-        return json.loads(z.read(META_NAME))
+        meta = json.loads(z.read(META_NAME))
+    if "settings" not in meta:
+        flat = {_LEGACY_NAMES.get(k, k): v for k, v in meta.items()}
+        names = MODEL_FIELDS + GRUFamily.fields + TRAINING_FIELDS
+        meta = {k: v for k, v in meta.items() if _LEGACY_NAMES.get(k, k) not in names}
+        meta["settings"] = dict({"family": "gru", "train_shifts": 0},
+                                **{k: flat[k] for k in names if k in flat})
+    return meta
 
 
 def _read_failure(path, err):
@@ -554,181 +844,75 @@ def _read_failure(path, err):
     return UserError(f"{path} is not a readable model file ({type(err).__name__}: {first})")
 
 
-def _check_model_file(path, meta, num_classes, digit, target_size, max_intensity):
-    """Refuse a model made with other settings, or of another digit."""
-    if meta is None:   # a tutorial .h5 or foreign file: only the level count can be checked
-        meta = {"target_size": target_size, "max_intensity": num_classes - 1, "num_classes": num_classes}
-    want = {"target_size": target_size, "max_intensity": max_intensity}
-    got = {k: meta.get(k) for k in want}
-    if got != want or num_classes != max_intensity + 1:
-        raise UserError(f"{path} was trained with target_size={got['target_size']}, "
-                        f"max_intensity={got['max_intensity']} but the current settings are "
-                        f"target_size={target_size}, max_intensity={max_intensity}; "
-                        f"retrain it or change config.py")
-    if digit is not None and meta.get("digit", digit) != digit:
-        raise UserError(f"{path} holds the model of digit {meta.get('digit')}, not {digit}")
-    return meta
+def _read_weights(path, family):
+    """The family's weights straight from our .keras zip, without Keras; None if laid out otherwise."""
+    import h5py
+    with zipfile.ZipFile(path) as z:
+        if not family.accepts(json.loads(z.read("config.json"))["config"]["layers"]):
+            return None
+        with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+            if not all(n in f for n in family.file_weights):
+                return None
+            return [f[n][()] for n in family.file_weights]
 
 
-def _missing(path, digit):
-    hint = f"python train_mnist.py --digit={digit}" if digit is not None else "python train_mnist.py"
-    if config.profile != default_profile():
-        hint += f" --profile={config.profile}"
-    return UserError(f"model file {path} is missing; train it with `{hint}`")
+def load_net(path, digit=None, settings=None):
+    """One model file as its family's numpy net (net.meta, net.settings), checked.
 
-
-def load_digit_model(path, digit=None, target_size=None, max_intensity=None):
-    """Load one digit's model (.keras or the tutorial's .h5) and check its settings.
-
-    Returns (keras model, meta dict). Raises UserError naming the file on any problem.
+    Our .keras files are read directly (no Keras start-up); anything else (the tutorial's
+    .h5, other layouts) goes through Keras. `settings` (the profile's) names the command
+    that trains a missing file and fills in what a file without metadata cannot say.
     """
-    keras = get_keras()
-    target_size = target_size or config.target_size
-    max_intensity = max_intensity or config.max_intensity
     if not os.path.exists(path):
-        raise _missing(path, digit)
-    meta = None
+        hint = f"python train_mnist.py --digit={digit}" if digit is not None else "python train_mnist.py"
+        if settings is not None and settings.profile != settings.default_profile:
+            hint += f" --profile={settings.profile}"
+        raise UserError(f"model file {path} is missing; train it with `{hint}`")
     try:
-        if path.endswith(".keras"):
-            meta = read_meta(path)
-        model = keras.models.load_model(path, compile=False)
+        meta = read_meta(path) if path.endswith(".keras") else None
+        family = FAMILIES.get((meta or {"settings": {"family": "gru"}})["settings"].get("family"))
+        weights = _read_weights(path, family) if meta is not None and family is not None else None
+        if weights is None and family is not None:
+            model = get_keras().models.load_model(path, compile=False)
+            weights, record = family.from_keras_model(model, settings or settings_for())
+            meta = meta or {"settings": record}
+    except UserError:
+        raise
     except Exception as err:
         raise _read_failure(path, err) from None
-    shape = model.input_shape
-    if len(shape) != 3 or shape[-1] is None:
-        raise UserError(f"{path} is not a pixel model (input shape {shape})")
-    meta = _check_model_file(path, meta, shape[-1], digit, target_size, max_intensity)
-    return model, meta
+    if family is None:
+        raise UserError(f"{path} holds a model of family {meta['settings'].get('family')!r}, which this "
+                        f"version does not know (known: {', '.join(FAMILIES)})")
+    if digit is not None and meta.get("digit", digit) != digit:
+        raise UserError(f"{path} holds the model of digit {meta.get('digit')}, not {digit}")
+    return family.Net(weights, meta["settings"], meta)
 
 
-def load_digit_net(path, digit=None):
-    """One digit's model as a NumpyGRU, checked like load_digit_model.
-
-    Our own .keras files are read directly (no Keras start-up); anything else
-    (the tutorial's .h5, other layouts) goes through Keras.
-    """
-    if not os.path.exists(path):
-        raise _missing(path, digit)
-    if path.endswith(".keras"):
-        try:
-            meta = read_meta(path)
-            net = NumpyGRU.from_keras_file(path) if meta is not None else None
-        except Exception as err:
-            raise _read_failure(path, err) from None
-        if net is not None:
-            meta = _check_model_file(path, meta, net.num_classes, digit,
-                                     config.target_size, config.max_intensity)
-            return net, meta
-    model, meta = load_digit_model(path, digit)
-    return NumpyGRU(model), meta
+def model_sets(settings):
+    """The settings of each set of models that a profile uses: its own, or, for a
+    mixture of profiles (settings.mix), each named profile's."""
+    return [settings_for(name) for name in settings.mix] if settings.mix else [settings]
 
 
-class NumpyGRU:
-    """The trained model as numpy arrays: one GRU step per call, state carried by the caller.
-
-    Keras' GRU (reset_after=True, gates z, r, h):
-        z = sigmoid(x Wz + bz + h Uz + cz),  r = sigmoid(x Wr + br + h Ur + cr)
-        n = tanh(x Wn + bn + r * (h Un + cn)),  h' = z * h + (1 - z) * n
-    then logits = h' Wd + bd and a softmax. Inputs are one-hot levels, so x W is a
-    row lookup; row num_classes is the all-zero start vector.
-    """
-
-    def __init__(self, model=None, weights=None):
-        """From a Keras model, or from weights [kernel, recurrent, bias, dense_w, dense_b]."""
-        if weights is None:
-            gru = next(l for l in model.layers if l.__class__.__name__ == "GRU")
-            dense = next(l for l in model.layers if l.__class__.__name__ in ("Dense", "TimeDistributed"))
-            if getattr(gru, "reset_after", True) is not True:
-                raise UserError("only GRU layers with reset_after=True are supported")
-            weights = gru.get_weights() + dense.get_weights()
-        kernel, recurrent, bias, dense_w, dense_b = [np.asarray(w, np.float32) for w in weights]
-        bias = bias.reshape(2, -1)
-        u = self.units = recurrent.shape[0]
-        self.num_classes = kernel.shape[0]
-        # Folded for speed: the z and r pre-activations are halved (sigmoid(a) =
-        # 0.5 tanh(a / 2) + 0.5) and carry both biases; the candidate's recurrent bias
-        # stays apart, as the reset gate multiplies it.
-        rows = np.concatenate([kernel, np.zeros((1, kernel.shape[1]), np.float32)]) + bias[0]
-        self.rows_zr = np.ascontiguousarray(0.5 * (rows[:, :2 * u] + bias[1, :2 * u]))
-        self.rows_n = np.ascontiguousarray(rows[:, 2 * u:])          # (num_classes + 1, units)
-        self.recurrent = np.ascontiguousarray(np.concatenate(
-            [0.5 * recurrent[:, :2 * u], recurrent[:, 2 * u:]], 1))
-        self.recurrent_bias_n = np.ascontiguousarray(bias[1, 2 * u:])
-        self.dense_w, self.dense_b = dense_w, dense_b
-        self.start = self.num_classes                  # index of the start vector
-
-    @classmethod
-    def from_keras_file(cls, path):
-        """Read a .keras file of build_model() straight from its zip, without importing
-        Keras (fast start-up). None if the file is laid out otherwise."""
-        import h5py
-        with zipfile.ZipFile(path) as z:
-            layers = json.loads(z.read("config.json"))["config"]["layers"]
-            kinds = [l["class_name"] for l in layers if l["class_name"] != "InputLayer"]
-            if kinds != ["GRU", "Dense"]:
-                return None
-            gru, dense = [l["config"] for l in layers if l["class_name"] != "InputLayer"]
-            expected = (gru.get("reset_after"), gru.get("activation"), gru.get("recurrent_activation"),
-                        gru.get("use_bias"), gru.get("return_sequences"), dense.get("activation"))
-            if expected != (True, "tanh", "sigmoid", True, True, "softmax"):
-                return None
-            with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
-                names = ["layers/gru/cell/vars/0", "layers/gru/cell/vars/1", "layers/gru/cell/vars/2",
-                         "layers/dense/vars/0", "layers/dense/vars/1"]
-                if not all(n in f for n in names):
-                    return None
-                weights = [f[n][()] for n in names]
-        units = weights[1].shape[0]
-        shapes = [w.shape for w in weights]
-        c = weights[0].shape[0]
-        if shapes != [(c, 3 * units), (units, 3 * units), (2, 3 * units), (units, c), (c,)]:
-            return None
-        return cls(weights=weights)
-
-    def zero_state(self, n):
-        return np.zeros((n, self.units), np.float32)
-
-    def step(self, h, inputs):
-        """h (n, units) or None for the zero state, inputs (n,) levels or self.start -> new h."""
-        u = self.units
-        if h is None:                                  # zero state: h @ U is 0
-            zr = self.rows_zr[inputs]
-            n = np.broadcast_to(self.recurrent_bias_n, (len(zr), u)).copy()
-            h = self.zero_state(len(zr))
-        else:
-            hp = h @ self.recurrent
-            zr = hp[:, :2 * u]
-            zr += self.rows_zr[inputs]
-            n = hp[:, 2 * u:]
-            n += self.recurrent_bias_n
-        np.tanh(zr, out=zr)
-        zr *= 0.5
-        zr += 0.5
-        z, r = zr[:, :u], zr[:, u:]
-        n *= r
-        n += self.rows_n[inputs]
-        np.tanh(n, out=n)
-        h = h - n                                      # h' = n + z * (h - n)
-        h *= z
-        h += n
-        return h
-
-    def log_probs(self, h):
-        """log p(next level | state), (n, num_classes)."""
-        logits = h @ self.dense_w + self.dense_b
-        logits -= logits.max(1, keepdims=True)
-        logits -= np.log(np.exp(logits).sum(1, keepdims=True))
-        return logits
+def load_models(settings, digits=range(10)):
+    """Each digit's list of nets (an equal mixture when more than one: the ensemble's
+    members, or the models of each profile in settings.mix). All must share one image
+    shape, which sampling and classification then take from them."""
+    sets = model_sets(settings)
+    models = [[load_net(model_path(s.models_dir, d, m), d, s) for s in sets for m in range(s.ensemble)]
+              for d in digits]
+    shapes = {}
+    for net in sum(models, []):
+        shapes.setdefault((net.target_size, net.levels), net.meta.get("digit"))
+    if len(shapes) > 1:
+        raise UserError("the models do not share one input shape (" + ", ".join(
+            f"{size}x{size} with {levels} levels" for size, levels in shapes) + "); retrain the odd ones")
+    return models
 
 
 # =============================================================================
-# Training
+# Training: set-up, one epoch, checkpoint save/load, export
 # =============================================================================
-
-def bits_per_pixel(keras_loss, seq_len):
-    """Keras' mean cross-entropy over seq_len + 1 steps (nats) -> bits per pixel."""
-    return keras_loss * (seq_len + 1) / seq_len / math.log(2)
-
 
 def split_validation(n, fraction_held, seed):
     """Indices (train, validation) of n images; the validation share is held out."""
@@ -739,70 +923,45 @@ def split_validation(n, fraction_held, seed):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def build_group_model(groups, num_classes=None, units=None, steps=None):
-    """`groups` independent copies of build_model's network, computed side by side.
-
-    Input (batch, groups, steps) of ints: 0 is the zero start vector, level + 1 a pixel.
-    Output (batch, groups, steps, num_classes) logits. Group g has its own GRU and dense
-    weights (in build_model's order, see group_weights), so its output and gradient are
-    exactly those of a model of its own; one step of the graph advances all groups at
-    once, which costs less per image than a model at a time. The steps are unrolled.
-    """
-    keras = get_keras()
-    ops = keras.ops
-    num_classes = num_classes or config.num_classes
-    units = units or config.gru_units
-    steps = steps or config.target_size ** 2
-
-    class GroupedGRU(keras.layers.Layer):
-        def build(self, input_shape):
-            c, u = num_classes, units
-            shapes = [((c, 3 * u), "glorot_uniform"), ((u, 3 * u), "orthogonal"), ((2, 3 * u), "zeros"),
-                      ((u, c), "glorot_uniform"), ((c,), "zeros")]
-            self.per_group = [[self.add_weight(shape=s, initializer=init, name=f"g{g}_w{i}")
-                               for i, (s, init) in enumerate(shapes)] for g in range(groups)]
-
-        def call(self, x):
-            u = units
-            kernel, recurrent, bias, dense, dense_bias = [
-                ops.stack([ws[i].value for ws in self.per_group]) for i in range(5)]
-            onehot = ops.one_hot(x, num_classes + 1)[..., 1:]                  # (B, G, T, C)
-            xw = ops.einsum("bgtc,gcu->tgbu", onehot, kernel) + bias[None, :, None, 0]
-            h = ops.zeros((groups, ops.shape(x)[0], u))
-            hs = []
-            for xt in ops.unstack(xw, steps, axis=0):
-                hw = ops.matmul(h, recurrent) + bias[:, None, 1]
-                xz, xr, xh = ops.split(xt, 3, axis=-1)
-                hz, hr, hh = ops.split(hw, 3, axis=-1)
-                z = ops.sigmoid(xz + hz)
-                r = ops.sigmoid(xr + hr)
-                h = z * h + (1.0 - z) * ops.tanh(xh + r * hh)
-                hs.append(h)
-            out = ops.stack(hs, axis=2)                                         # (G, B, T, U)
-            return ops.einsum("gbtu,guc->bgtc", out, dense) + dense_bias[None, :, None, :]
-
-    inputs = keras.Input((groups, steps), dtype="int32")
-    return keras.Model(inputs, GroupedGRU(name="grouped_gru")(inputs), name=f"pixel_gru_x{groups}")
-
-
-def group_weights(model, g):
-    """Group g's weights, in the order of build_model(...).get_weights()."""
-    return [np.array(w) for w in model.get_layer("grouped_gru").per_group[g]]
-
-
-def group_losses(logits, targets, seq_len):
-    """Each group's mean cross-entropy per sequence step, in nats: (batch, groups, steps)
-    -> (batch, groups). The sum over pixels is divided by seq_len + 1, as Keras' loss on
-    build_model's seq_len + 1 steps is (the end sentinel adds nothing)."""
-    ops = get_keras().ops
-    ce = ops.sparse_categorical_crossentropy(targets, logits, from_logits=True)
-    return ops.sum(ce, axis=-1) / (seq_len + 1)
-
-
-def group_inputs(targets):
-    """build_group_model's inputs for pixel targets (..., steps): the start (0), then
+def graph_inputs(targets):
+    """The training graph's inputs for pixel targets (..., steps): the start (0), then
     each pixel but the last as level + 1."""
     return np.concatenate([np.zeros_like(targets[..., :1]), targets[..., :-1] + 1], axis=-1)
+
+
+def pixel_nats(logits, targets):
+    """Each model's mean cross-entropy per pixel, in nats: (batch, models, steps) -> (batch, models)."""
+    ops = get_keras().ops
+    return ops.mean(ops.sparse_categorical_crossentropy(targets, logits, from_logits=True), axis=-1)
+
+
+def build_group_model(settings, groups):
+    """`groups` independent models of the settings' family, computed side by side in one
+    graph: input (batch, groups, steps) of ints (graph_inputs), output (batch, groups,
+    steps, levels) logits. Model g has its own variables (the family's weight layout),
+    so its output and gradient are exactly those of a model of its own; one step of the
+    graph advances all of them, which costs less per image than a model at a time."""
+    keras = get_keras()
+    family = FAMILIES[settings.family]
+
+    class SideBySide(keras.layers.Layer):
+        def build(self, input_shape):
+            self.per_model = [[self.add_weight(shape=shape, initializer=init, name=f"m{g}_w{i}")
+                               for i, (shape, init) in enumerate(family.weight_layout(settings))]
+                              for g in range(groups)]
+
+        def call(self, x):
+            stacked = [keras.ops.stack([ws[i].value for ws in self.per_model])
+                       for i in range(len(self.per_model[0]))]
+            return family.forward(keras.ops, stacked, x, settings)
+
+    inputs = keras.Input((groups, settings.seq_len), dtype="int32")
+    return keras.Model(inputs, SideBySide(name="side_by_side")(inputs), name=f"{family.name}_x{groups}")
+
+
+def model_weights(model, g):
+    """Model g's weights in the graph, in its family's saved order."""
+    return [np.array(w) for w in model.get_layer("side_by_side").per_model[g]]
 
 
 def _stream(n, seed, start, count):
@@ -816,187 +975,203 @@ def _stream(n, seed, start, count):
     return out
 
 
-def group_checkpoint(models_dir):
-    """The hidden checkpoint of a training run in models_dir (weights and optimizer state
-    in .npz, progress in .json)."""
+def checkpoint_path(models_dir):
+    """The hidden checkpoint of a training run in models_dir (.npz arrays, .json the rest)."""
     return os.path.join(models_dir, ".training.ckpt")
 
 
 def pending_paths(models_dir):
     """Model files that a stopped run in models_dir has checkpointed and not finished."""
     try:
-        with open(group_checkpoint(models_dir) + ".json") as f:
+        with open(checkpoint_path(models_dir) + ".json") as f:
             return [job["path"] for job in json.load(f)["run"]["jobs"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
 
 
-def train_models(jobs, epochs=None, batch_size=None, learning_rate=None, lr_schedule=None,
-                 validation_fraction=None, units=None, clipnorm=None, resume=False, verbose=1,
-                 max_intensity=None, after_epoch=None, train_shifts=0):
-    """Train one model per job, all in one graph (build_group_model), and save each.
+def setup_training(jobs, settings):
+    """A run: each job's data, the side-by-side graph and its optimizer, as a dict.
 
-    jobs: dicts with levels (n, size, size), path (all in one folder), digit, seed.
-    Each model sees only its own images: an epoch is ceil(mean n / batch_size) steps,
-    every step a batch of batch_size images per model, each model walking through its
-    own shuffled passes. Adam (gradients clipped per weight, as Keras' clipnorm does)
-    with a cosine or constant rate; validation_fraction of each model's images (picked
-    by its seed) is held out, and each model keeps its epoch of lowest held-out loss
-    (without: of lowest training loss). A checkpoint is
-    written after every epoch, so resume=True continues a stopped run. after_epoch(e)
-    is called once epoch e is saved. Returns the metadata written into each file.
+    jobs: dicts with levels (n, size, size), or (shifts, n, size, size) with a copy per
+    shift of shift_grid(settings.train_shifts); path (all in one folder), digit, member, seed.
     """
-    keras = get_keras()
-    ops = keras.ops
-    epochs = epochs or config.epochs
-    batch_size = batch_size or config.batch_size
-    learning_rate = learning_rate or config.learning_rate
-    lr_schedule = lr_schedule or config.lr_schedule
-    validation_fraction = config.validation_fraction if validation_fraction is None else validation_fraction
-    units = units or config.gru_units
-    clipnorm = config.clipnorm if clipnorm is None else clipnorm
-    max_intensity = max_intensity or config.max_intensity
-    if lr_schedule not in ("cosine", "constant"):
-        raise UserError(f"unknown learning-rate schedule {lr_schedule!r}")
-    num_classes, groups = max_intensity + 1, len(jobs)
-    target_size = jobs[0]["levels"].shape[-1]
-    seq_len = target_size * target_size
-
-    # levels (n, s, s), or (shifts, n, s, s) for augmentation: each step then takes each
-    # image in one of its shifted copies, drawn anew every epoch; held out: the unshifted
-    seqs, train_idx, val_idx = [], [], []
-    for job in jobs:
-        lv = np.asarray(job["levels"])
-        lv = lv[None] if lv.ndim == 3 else lv
-        seq = lv.reshape(len(lv), lv.shape[1], seq_len).astype(np.int32)
-        tr, va = split_validation(seq.shape[1], validation_fraction, job["seed"])
-        seqs.append(seq)
-        train_idx.append(tr)
-        val_idx.append(va)
-    variants = seqs[0].shape[0]
-    if variants != len(shift_grid(train_shifts)):
-        raise ValueError(f"{variants} copies of each image, expected those of train_shifts={train_shifts}")
-    steps_per_epoch = math.ceil(np.mean([len(t) for t in train_idx]) / batch_size)
-
-    def batches(take, variant=None):
-        """(inputs, targets) of shape (rows, groups, seq_len); take(g) gives group g's rows,
-        variant(g, rows) their shifted copies (default: the unshifted one)."""
-        y = np.stack([seqs[g][variants // 2 if variant is None else variant(g, len(take(g))), take(g)]
-                      for g in range(groups)], axis=1)
-        return group_inputs(y), y
-
-    n_val = max(len(v) for v in val_idx)
-    val = batches(lambda g: val_idx[g][np.arange(n_val) % len(val_idx[g])]) if n_val else None
-
-    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    lr_schedule=lr_schedule, validation_fraction=validation_fraction, units=units,
-                    clipnorm=clipnorm, target_size=target_size, max_intensity=max_intensity)
-    if train_shifts:
-        settings["train_shifts"] = train_shifts
-    own = [dict(digit=j["digit"], seed=j["seed"], train_images=int(seq.shape[1])) for j, seq in zip(jobs, seqs)]
-    run = dict(settings, jobs=[dict(o, path=os.path.abspath(j["path"])) for o, j in zip(own, jobs)])
-    ckpt = group_checkpoint(os.path.dirname(run["jobs"][0]["path"]))
-    state = {"epoch": 0, "best_loss": [None] * groups, "best_epoch": [None] * groups,
-             "history": [[] for _ in range(groups)], "seconds": 0.0}
-    model = build_group_model(groups, num_classes, units, seq_len)
-    for g, job in enumerate(jobs):          # each starts as build_model's network under its seed
+    keras, s = get_keras(), settings
+    if s.lr_schedule not in ("cosine", "constant"):
+        raise UserError(f"unknown learning-rate schedule {s.lr_schedule!r}")
+    seqs = [np.asarray(j["levels"]).reshape(-1, np.shape(j["levels"])[-3], s.seq_len).astype(np.int32)
+            for j in jobs]
+    if any(len(q) != len(shift_grid(s.train_shifts)) for q in seqs):
+        raise ValueError(f"each job needs one copy of its images per shift of train_shifts={s.train_shifts}")
+    split = [split_validation(q.shape[1], s.validation_fraction, j["seed"]) for q, j in zip(seqs, jobs)]
+    run = dict(settings=s, jobs=jobs, seqs=seqs, train_idx=[t for t, _ in split], val_idx=[v for _, v in split],
+               steps=math.ceil(np.mean([len(t) for t, _ in split]) / s.batch_size),
+               checkpoint=checkpoint_path(os.path.dirname(os.path.abspath(jobs[0]["path"]))))
+    run["description"] = dict(settings=s.record(), jobs=[
+        dict(digit=j["digit"], member=j.get("member", 0), seed=j["seed"], train_images=int(q.shape[1]),
+             path=os.path.abspath(j["path"])) for j, q in zip(jobs, seqs)])
+    model = run["model"] = build_group_model(s, len(jobs))
+    family = FAMILIES[s.family]
+    for g, job in enumerate(jobs):          # each starts as its family's Keras form under its seed
         keras.utils.set_random_seed(job["seed"])
-        for var, value in zip(model.get_layer("grouped_gru").per_group[g],
-                              build_model(num_classes, units).get_weights()):
+        for var, value in zip(model.get_layer("side_by_side").per_model[g],
+                              family.keras_model(s).get_weights()):
             var.assign(value)
-    rate = (keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
-            if lr_schedule == "cosine" else learning_rate)
+    rate = (keras.optimizers.schedules.CosineDecay(s.learning_rate, s.epochs * run["steps"])
+            if s.lr_schedule == "cosine" else s.learning_rate)
+    model.compile(keras.optimizers.Adam(rate, clipnorm=s.clipnorm or None),
+                  lambda y, logits: keras.ops.sum(pixel_nats(logits, y), axis=1),
+                  metrics=[_model_metric(g) for g in range(len(jobs))])
+    return run
 
-    def loss(y, logits):
-        return ops.sum(group_losses(logits, y, seq_len), axis=1)
 
-    def group_metric(g):
-        def metric(y, logits):
-            return group_losses(logits, y, seq_len)[:, g]
-        metric.__name__ = f"loss_{g}"
-        return metric
+def _model_metric(g):
+    def metric(y, logits):
+        return pixel_nats(logits, y)[:, g]
+    metric.__name__ = f"nats_{g}"
+    return metric
 
-    model.compile(keras.optimizers.Adam(rate, clipnorm=clipnorm or None), loss,
-                  metrics=[group_metric(g) for g in range(groups)])
-    best = [group_weights(model, g) for g in range(groups)]
-    if resume and os.path.exists(ckpt + ".json") and os.path.exists(ckpt + ".npz"):
-        with open(ckpt + ".json") as f:
+
+def _batch(run, rows, copies=None):
+    """Inputs and targets (len, models, steps): rows[g] are model g's images, copies[g]
+    which shifted copy of each (default: the unshifted one, in the middle)."""
+    y = np.stack([q[len(q) // 2 if copies is None else copies[g], rows[g]] for g, q in enumerate(run["seqs"])],
+                 axis=1)
+    return graph_inputs(y), y
+
+
+def held_out_nats(run):
+    """Each model's mean nats per pixel on its held-out (unshifted) images; None without."""
+    n_val = max(len(v) for v in run["val_idx"])
+    if not n_val:
+        return [None] * len(run["jobs"])
+    x, y = _batch(run, [v[np.arange(n_val) % len(v)] for v in run["val_idx"]])
+    nats = get_keras().ops.convert_to_numpy(pixel_nats(run["model"].predict(x, batch_size=256, verbose=0), y))
+    return [float(nats[:len(v), g].mean()) if len(v) else None for g, v in enumerate(run["val_idx"])]
+
+
+def train_epoch(run, epoch, verbose):
+    """One epoch: each model takes steps batches from its own endless shuffled stream of
+    images, each image in a shifted copy drawn anew. Returns the models' training nats."""
+    s, count = run["settings"], run["steps"] * run["settings"].batch_size
+    rows = [t[_stream(len(t), j["seed"], epoch * count, count)] for t, j in zip(run["train_idx"], run["jobs"])]
+    copies = [np.random.default_rng([j["seed"], epoch, 1]).integers(len(q), size=count)
+              for j, q in zip(run["jobs"], run["seqs"])]
+    x, y = _batch(run, rows, copies)
+    logs = run["model"].fit(x, y, batch_size=s.batch_size, epochs=1, shuffle=False, verbose=0,
+                            callbacks=[_progress(epoch, s.epochs, run["steps"])] if verbose == 1 else []).history
+    return [float(logs[f"nats_{g}"][-1]) for g in range(len(run["jobs"]))]
+
+
+def new_progress(run):
+    """What a run has done: epochs finished, each model's history and best epoch so far."""
+    groups = len(run["jobs"])
+    return dict(epoch=0, seconds=0.0, history=[[] for _ in range(groups)], best_loss=[None] * groups,
+                best_epoch=[None] * groups, best_weights=[model_weights(run["model"], g) for g in range(groups)])
+
+
+def record_epoch(run, progress, epoch, train, held_out, seconds):
+    """Add an epoch's losses to the history; keep each model's best (held-out, else training) weights."""
+    for g, (tr, va) in enumerate(zip(train, held_out)):
+        progress["history"][g].append(dict(epoch=epoch + 1, bits_per_pixel=bits_per_pixel(tr),
+                                           val_bits_per_pixel=None if va is None else bits_per_pixel(va)))
+        score = tr if va is None else va
+        if progress["best_loss"][g] is None or score <= progress["best_loss"][g]:
+            progress["best_loss"][g], progress["best_epoch"][g] = score, epoch + 1
+            progress["best_weights"][g] = model_weights(run["model"], g)
+    progress.update(epoch=epoch + 1, seconds=progress["seconds"] + seconds)
+
+
+def save_checkpoint(run, progress):
+    """The run's checkpoint, one dict with named keys (nanoGPT's way): the run it belongs
+    to, the progress, the graph's weights and the optimizer's state. Arrays go into the
+    .npz, the rest into the .json, written last: a .json names a complete .npz."""
+    model = run["model"]
+    arrays = {f"weights.{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"optimizer.{i}": get_keras().ops.convert_to_numpy(v)
+                   for i, v in enumerate(model.optimizer.variables)})
+    arrays.update({f"best_weights.{g}.{i}": w for g, ws in enumerate(progress["best_weights"])
+                   for i, w in enumerate(ws)})
+    path = run["checkpoint"]
+    atomic_write(path + ".npz", lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
+    write_json(path + ".json", dict(run=run["description"], progress={
+        k: v for k, v in progress.items() if k != "best_weights"}))
+
+
+def load_checkpoint(run):
+    """Put a stopped run's checkpoint back into the graph and optimizer; returns its
+    progress, or None when there is no checkpoint. One of another run is refused."""
+    path, model = run["checkpoint"], run["model"]
+    if not (os.path.exists(path + ".json") and os.path.exists(path + ".npz")):
+        return None
+    try:
+        with open(path + ".json") as f:
             saved = json.load(f)
-        if saved.get("run") != run:
-            raise UserError(f"checkpoint {ckpt}.json was made with other settings or models; "
-                            f"rerun without --resume to start afresh")
-        state = saved["state"]
-        try:
-            with np.load(ckpt + ".npz") as z:
-                arrays = [z[f"a{i}"] for i in range(len(z.files))]
-        except Exception as err:
-            raise UserError(f"checkpoint {ckpt}.npz is not readable ({type(err).__name__}); "
-                            f"rerun without --resume") from None
-        n_model = len(model.get_weights())
-        model.set_weights(arrays[:n_model])
-        model.optimizer.build(model.trainable_variables)
-        for var, value in zip(model.optimizer.variables, arrays[n_model:]):
-            var.assign(value)
-        flat, per = arrays[n_model + len(model.optimizer.variables):], len(best[0])
-        best = [flat[per * g:per * (g + 1)] for g in range(groups)]
-        if verbose:
-            print(f"resuming after epoch {state['epoch']} of {epochs}")
-    elif resume and verbose:
-        print("no checkpoint to resume from, starting afresh")
+        with np.load(path + ".npz") as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as err:
+        raise UserError(f"checkpoint {path} is not readable ({type(err).__name__}); "
+                        f"rerun without --resume") from None
+    if saved.get("run") != run["description"]:
+        raise UserError(f"checkpoint {path}.json was made with other settings or models; "
+                        f"rerun without --resume to start afresh")
+    model.set_weights([arrays[f"weights.{i}"] for i in range(len(model.get_weights()))])
+    model.optimizer.build(model.trainable_variables)
+    for i, var in enumerate(model.optimizer.variables):
+        var.assign(arrays[f"optimizer.{i}"])
+    n_weights = len(model_weights(model, 0))
+    best = [[arrays[f"best_weights.{g}.{i}"] for i in range(n_weights)] for g in range(len(run["jobs"]))]
+    return dict(saved["progress"], best_weights=best)
 
-    def val_losses():
-        logits = model.predict(val[0], batch_size=256, verbose=0)
-        ce = ops.convert_to_numpy(group_losses(logits, val[1], seq_len))
-        return [float(ce[:len(val_idx[g]), g].mean()) if len(val_idx[g]) else None for g in range(groups)]
 
-    for epoch in range(state["epoch"], epochs):
+def export_models(run, progress):
+    """Save each model's best weights with its settings and history; remove the checkpoint."""
+    keras, s = get_keras(), run["settings"]
+    metas = []
+    for g, (job, own) in enumerate(zip(run["jobs"], run["description"]["jobs"])):
+        best = progress["best_loss"][g]
+        meta = dict({k: v for k, v in own.items() if k != "path"}, trained_alongside=len(run["jobs"]),
+                    best_epoch=progress["best_epoch"][g], train_seconds=round(progress["seconds"], 1),
+                    validation_bits_per_pixel=(round(bits_per_pixel(best), 4)
+                                               if len(run["val_idx"][g]) and best is not None else None),
+                    history=progress["history"][g], keras_version=keras.__version__,
+                    backend=keras.backend.backend())
+        save_model(job["path"], progress["best_weights"][g], s, meta)
+        metas.append(dict(meta, settings=s.record()))
+    for leftover in (run["checkpoint"] + ".npz", run["checkpoint"] + ".json"):
+        _remove_quietly(leftover)
+    return metas
+
+
+def train_models(jobs, settings, resume=False, verbose=1, after_epoch=None):
+    """Train one model per job, side by side in one graph, and save each (see setup_training).
+
+    Each model sees only its own images: an epoch is ceil(mean n / batch_size) steps of
+    batch_size images per model. Adam (gradients clipped per weight, as Keras' clipnorm
+    does) with a cosine or constant rate; validation_fraction of each model's images
+    (picked by its seed) is held out, and each model keeps its epoch of lowest held-out
+    loss (without: of lowest training loss). A checkpoint is written after every epoch,
+    so resume=True continues a stopped run. after_epoch(e) is called once epoch e is
+    saved. Returns the metadata written into each file.
+    """
+    run = setup_training(jobs, settings)
+    progress = load_checkpoint(run) if resume else None
+    if resume and verbose:
+        print(f"resuming after epoch {progress['epoch']} of {settings.epochs}" if progress
+              else "no checkpoint to resume from, starting afresh")
+    progress = progress or new_progress(run)
+    for epoch in range(progress["epoch"], settings.epochs):
         t0 = time.time()
-        rows = steps_per_epoch * batch_size
-        x, y = batches(lambda g: train_idx[g][_stream(len(train_idx[g]), own[g]["seed"], epoch * rows, rows)],
-                       lambda g, count: np.random.default_rng([own[g]["seed"], epoch, 1]).integers(
-                           variants, size=count))
-        logs = model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
-                         callbacks=[_progress(epoch, epochs, steps_per_epoch)] if verbose == 1 else []).history
-        losses = val_losses() if val is not None else [None] * groups
-        for g in range(groups):
-            train_loss = float(logs[f"loss_{g}"][-1])
-            state["history"][g].append({"epoch": epoch + 1, "loss": train_loss, "val_loss": losses[g]})
-            score = train_loss if losses[g] is None else losses[g]
-            if state["best_loss"][g] is None or score <= state["best_loss"][g]:
-                state["best_loss"][g], state["best_epoch"][g] = score, epoch + 1
-                best[g] = group_weights(model, g)
-        state["epoch"] = epoch + 1
-        state["seconds"] += time.time() - t0
-        arrays = (model.get_weights() + [ops.convert_to_numpy(v) for v in model.optimizer.variables]
-                  + sum(best, []))
-        atomic_write(ckpt + ".npz", lambda tmp: np.savez(tmp, **{f"a{i}": a for i, a in enumerate(arrays)}),
-                     suffix=".npz")
-        atomic_write(ckpt + ".json", lambda tmp: _write_json(tmp, {"run": run, "state": state}))
+        train = train_epoch(run, epoch, verbose)
+        record_epoch(run, progress, epoch, train, held_out_nats(run), time.time() - t0)
+        save_checkpoint(run, progress)
         if verbose:
-            shown = [h[-1]["loss"] if h[-1]["val_loss"] is None else h[-1]["val_loss"] for h in state["history"]]
-            print(f"epoch {epoch + 1}/{epochs}: {time.time() - t0:.0f} s, "
-                  f"{'training' if val is None else 'held-out'} bits/pixel " + " ".join(
-                      f"{job['digit']}:{bits_per_pixel(v, seq_len):.3f}" for job, v in zip(jobs, shown)), flush=True)
+            last = [h[-1]["val_bits_per_pixel"] or h[-1]["bits_per_pixel"] for h in progress["history"]]
+            print(f"epoch {epoch + 1}/{settings.epochs}: {time.time() - t0:.0f} s, "
+                  f"{'held-out' if max(map(len, run['val_idx'])) else 'training'} bits/pixel "
+                  + " ".join(f"{j['digit']}:{v:.3f}" for j, v in zip(jobs, last)), flush=True)
         if after_epoch:
             after_epoch(epoch + 1)
-
-    metas = []
-    for g, job in enumerate(jobs):
-        model_g = build_model(num_classes, units)
-        model_g.set_weights(best[g])
-        b = state["best_loss"][g]
-        meta = dict(settings, **own[g], trained_alongside=groups, format=FORMAT, num_classes=num_classes,
-                    best_epoch=state["best_epoch"][g], train_seconds=round(state["seconds"], 1),
-                    validation_bits_per_pixel=(round(bits_per_pixel(b, seq_len), 4)
-                                               if len(val_idx[g]) and b is not None else None),
-                    history=state["history"][g], keras_version=keras.__version__,
-                    backend=keras.backend.backend())
-        save_model(model_g, job["path"], meta)
-        metas.append(meta)
-    for leftover in (ckpt + ".npz", ckpt + ".json"):
-        if os.path.exists(leftover):
-            os.remove(leftover)
-    return metas
+    return export_models(run, progress)
 
 
 def _progress(epoch, epochs, steps):
@@ -1006,7 +1181,7 @@ def _progress(epoch, epochs, steps):
     class Progress(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if batch % 10 == 0 or batch + 1 == steps:
-                print(f"\repoch {epoch + 1}/{epochs}: step {batch + 1}/{steps}, loss (all models) "
+                print(f"\repoch {epoch + 1}/{epochs}: step {batch + 1}/{steps}, nats/pixel (all models) "
                       f"{float((logs or {}).get('loss', float('nan'))):.4f}", end="", flush=True)
 
         def on_train_end(self, logs=None):
@@ -1014,129 +1189,67 @@ def _progress(epoch, epochs, steps):
     return Progress()
 
 
-def train_digit(levels, out_path, digit, seed=None, **settings):
-    """Train one digit's model (train_models with a single job); returns its metadata."""
-    seed = config.seed if seed is None else seed
-    return train_models([dict(levels=levels, path=out_path, digit=digit, seed=seed)], **settings)[0]
-
-
-def finished_with(out_path, settings):
-    """True if out_path is a finished model (no stopped run pending on it) trained with these settings."""
-    out_path = os.path.abspath(out_path)
-    if not os.path.exists(out_path) or out_path in pending_paths(os.path.dirname(out_path)):
+def finished_with(path, settings, job):
+    """True if path is a finished model (no stopped run pending on it) trained with these
+    settings, seed and number of images."""
+    path = os.path.abspath(path)
+    if not os.path.exists(path) or path in pending_paths(os.path.dirname(path)):
         return False
     try:
-        meta = read_meta(out_path) or {}
+        meta = read_meta(path) or {}
     except Exception:
         return False
-    return all(meta.get(k) == v for k, v in settings.items())
-
-
-def _write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1)
+    return meta.get("settings") == settings.record() and all(meta.get(k) == job[k] for k in ("seed", "train_images"))
 
 
 # =============================================================================
 # Sampling
 # =============================================================================
 
-def sample(net, n, target_size, rng, temperature=1.0):
-    """Draw n images from a NumpyGRU: levels (n, target_size, target_size).
+def sample(members, n, rng, temperature=1.0):
+    """Draw n images from one digit's nets: levels (n, target_size, target_size).
 
-    One GRU step per pixel for the whole batch, from the zero start vector; every
-    pixel is drawn from p(pixel | pixels before it) ** (1 / temperature), renormalised.
-    A list of NumpyGRUs is an ensemble, an equal mixture: each image comes from one
-    member drawn at random.
+    One step per pixel for the whole batch, from the start input; every pixel is drawn
+    from p(pixel | pixels before it) ** (1 / temperature), renormalised. Several nets
+    are an equal mixture: each image comes from one member drawn at random.
     """
-    if isinstance(net, (list, tuple)):
-        member = rng.integers(len(net), size=n)
-        out = np.zeros((n, target_size, target_size), np.uint8)
-        for m, one in enumerate(net):
-            out[member == m] = sample(one, int(np.sum(member == m)), target_size, rng, temperature)
+    if len(members) > 1:
+        member = rng.integers(len(members), size=n)
+        size = members[0].target_size
+        out = np.zeros((n, size, size), np.uint8)
+        for m, net in enumerate(members):
+            out[member == m] = sample([net], int(np.sum(member == m)), rng, temperature)
         return out
-    h, inputs = None, np.full(n, net.start)
-    out = np.zeros((n, target_size * target_size), np.uint8)
-    for t in range(target_size * target_size):
-        h = net.step(h, inputs)
-        logp = net.log_probs(h) / temperature
+    net = members[0]
+    state, pixels = net.start(n), None
+    out = np.zeros((n, net.seq_len), np.uint8)
+    for t in range(net.seq_len):
+        state = net.step(state, pixels)
+        logp = net.log_probs(state) / temperature
         p = np.exp(logp - logp.max(1, keepdims=True))
         cdf = np.cumsum(p, 1)
         u = rng.random(n) * cdf[:, -1]
-        inputs = np.minimum((cdf < u[:, None]).sum(1), net.num_classes - 1)
-        out[:, t] = inputs
-    return out.reshape(n, target_size, target_size)
+        pixels = np.minimum((cdf < u[:, None]).sum(1), net.levels - 1)
+        out[:, t] = pixels
+    return out.reshape(n, net.target_size, net.target_size)
 
 
 # =============================================================================
 # Classification
 # =============================================================================
 
-def log_likelihoods(net, levels, chunk=None, workers=None, share_prefixes=True):
-    """log p(image | model) in nats for each image: sum over pixels of log p(pixel_t | pixels_<t).
+def classifier_inputs(images, models, shifts):
+    """The test images as the models read them: levels (copies, n, size, size), a copy
+    per shift of shift_grid(shifts), at the models' own size and levels."""
+    net = models[0][0]
+    return preprocess_shifted(images, shifts, net.target_size, net.levels - 1)
 
-    One GRU step per pixel for a chunk of images at once; the small output layer's
-    logits are kept per step and turned into log-probabilities in one pass at the end.
-    Images that begin alike (most MNIST images start with rows of background) share
-    one GRU state until their prefixes part: the same arithmetic, done once per
-    distinct prefix (about a quarter less work on MNIST). Chunks run on `workers`
-    threads (numpy releases the GIL in its array work).
-    A list of NumpyGRUs is an ensemble, an equal mixture: log of the mean of the
-    members' likelihoods.
-    """
-    if isinstance(net, (list, tuple)):
-        each = np.stack([log_likelihoods(one, levels, chunk, workers, share_prefixes) for one in net])
-        top = each.max(0)
-        return top + np.log(np.exp(each - top).mean(0))
-    chunk = chunk or config.classify_chunk
-    workers = workers or config.classify_workers
-    flat = np.asarray(levels).reshape(len(levels), -1)
-    steps = flat.shape[1]
-    out = np.zeros(len(flat), np.float64)
-    order = None
-    if share_prefixes and len(flat) > 1:                # alike images into the same chunks
-        order = np.lexsort(flat.T[::-1])
-        flat = flat[order]
 
-    def run(lo):
-        seq = flat[lo:lo + chunk].astype(np.intp)
-        n = len(seq)
-        logits = np.empty((steps, n, net.num_classes), np.float32)
-        # `group` maps each image to its row of h while prefixes are shared
-        shared = share_prefixes
-        h, inputs, group = None, np.full(1 if shared else n, net.start), np.zeros(n, np.intp)
-        for t in range(steps):
-            h = net.step(h, inputs)
-            if shared:
-                np.take(h @ net.dense_w, group, axis=0, out=logits[t])
-                if t + 1 < steps:
-                    keys, group = np.unique(group * net.num_classes + seq[:, t], return_inverse=True)
-                    group = group.reshape(-1)
-                    h = h[keys // net.num_classes]              # one row per distinct prefix
-                    if len(keys) > 0.7 * n:                  # little left to share: go per image
-                        h, inputs, shared = h[group], seq[:, t], False
-                    else:
-                        inputs = keys % net.num_classes
-            else:
-                np.matmul(h, net.dense_w, out=logits[t])
-                inputs = seq[:, t]
-        logits += net.dense_b
-        logits -= logits.max(-1, keepdims=True)
-        lse = np.log(np.exp(logits).sum(-1))                               # (steps, n)
-        picked = np.take_along_axis(logits, seq.T[:, :, None], -1)[..., 0]
-        out[lo:lo + n] = (picked.astype(np.float64) - lse).sum(0)
-
-    starts = range(0, len(flat), chunk)
-    if workers > 1 and len(starts) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-            list(pool.map(run, starts))
-    else:
-        for lo in starts:
-            run(lo)
-    if order is not None:
-        out[order] = out.copy()
-    return out
+def digit_log_likelihoods(members, copies, chunk=512, workers=1):
+    """log p(x | digit) in nats for each image: the equal mixture over the digit's nets
+    and over the shifted copies (copies, n, size, size) of each image."""
+    terms = np.stack([net.log_likelihoods(levels, chunk, workers) for net in members for levels in copies])
+    return terms[0] if len(terms) == 1 else log_mean_exp(terms, axis=0)
 
 
 def log_priors(train_labels, num_digits=10):
@@ -1158,30 +1271,20 @@ def confusion_matrix(labels, predictions, num_digits=10):
     return m
 
 
-def load_all_models(models_dir, digits=range(10), members=None):
-    """Each digit's NumpyGRU, loading and checking each file; with an ensemble
-    (config.ensemble > 1 members per digit), each digit's list of NumpyGRUs."""
-    members = members or config.ensemble
-    nets = [[load_digit_net(model_path(models_dir, d, m), digit=d)[0] for m in range(members)]
-            for d in digits]
-    return [n[0] if members == 1 else n for n in nets]
-
-
 def progress_iter(items, label, enabled):
     """Yield items, with a Keras progress bar on stderr when enabled."""
     items = list(items)
     if not enabled:
         yield from items
         return
-    keras = get_keras()
-    bar = keras.utils.Progbar(len(items), stateful_metrics=[], unit_name=label)
+    bar = get_keras().utils.Progbar(len(items), stateful_metrics=[], unit_name=label)
     for i, item in enumerate(items):
         yield item
         bar.update(i + 1)
 
 
 # =============================================================================
-# Grids and pictures (pure numpy apart from saving)
+# Grids, pictures and reports (pure numpy apart from saving)
 # =============================================================================
 
 def tile_grid(levels, rows, cols, tile_size, max_intensity):
@@ -1222,7 +1325,7 @@ def nll_table(loglik, labels, num_pixels):
     for d in range(loglik.shape[1]):
         rows = loglik[np.asarray(labels) == d]
         if len(rows):
-            table[d] = -rows.mean(0) / num_pixels / math.log(2)
+            table[d] = bits_per_pixel(-rows.mean(0) / num_pixels)
     return np.round(table, 4)
 
 
@@ -1285,11 +1388,11 @@ def curve_points(values, width, height, lo, hi, pad=24):
     return list(zip(x.tolist(), y.tolist()))
 
 
-def save_learning_curve(history, path, seq_len, width=320, height=200):
-    """Training (black) and validation (red) loss per epoch, in bits per pixel, as a PNG."""
+def save_learning_curve(history, path, width=320, height=200):
+    """Training (black) and validation (red) bits per pixel per epoch, as a PNG."""
     from PIL import Image, ImageDraw
-    train = [bits_per_pixel(h["loss"], seq_len) for h in history]
-    val = [bits_per_pixel(h["val_loss"], seq_len) for h in history if h.get("val_loss") is not None]
+    train = [h["bits_per_pixel"] for h in history]
+    val = [h["val_bits_per_pixel"] for h in history if h.get("val_bits_per_pixel") is not None]
     lo, hi = min(train + val), max(train + val)
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
@@ -1297,7 +1400,7 @@ def save_learning_curve(history, path, seq_len, width=320, height=200):
     for series, colour in ((train, (0, 0, 0)), (val, (200, 0, 0))):
         if len(series) > 1:
             draw.line(curve_points(series, width, height, lo, hi), fill=colour, width=2)
-    draw.text((26, 4), f"bits/pixel: train (black), validation (red)", fill=(0, 0, 0))
+    draw.text((26, 4), "bits/pixel: train (black), validation (red)", fill=(0, 0, 0))
     draw.text((2, 24), f"{hi:.2f}", fill=(0, 0, 0))
     draw.text((2, height - 34), f"{lo:.2f}", fill=(0, 0, 0))
     draw.text((width // 2 - 30, height - 18), f"epoch 1..{len(history)}", fill=(0, 0, 0))

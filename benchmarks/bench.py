@@ -23,8 +23,9 @@ import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import config  # noqa: E402
 import util  # noqa: E402
+
+S = util.settings_for()      # the default profile's settings: the shipped models' recipe
 
 
 def best_of(fn, repeat=3):
@@ -41,9 +42,9 @@ def sgemm_gflops():
     3 units), on every core at once (one thread per core), in GFLOP/s."""
     from concurrent.futures import ThreadPoolExecutor
     rng = np.random.default_rng(0)
-    a = rng.random((config.classify_chunk, config.gru_units), np.float32)
-    b = rng.random((config.gru_units, 3 * config.gru_units), np.float32)
-    workers, reps = config.classify_workers, 40
+    a = rng.random((S.classify_chunk, S.gru_units), np.float32)
+    b = rng.random((S.gru_units, 3 * S.gru_units), np.float32)
+    workers, reps = S.classify_workers, 40
 
     def work(_):
         for _ in range(reps):
@@ -53,12 +54,28 @@ def sgemm_gflops():
     return workers * reps * 2 * a.shape[0] * a.shape[1] * b.shape[1] / dt / 1e9
 
 
+def preprocess(images):
+    return util.preprocess(images, S.target_size, S.max_intensity)
+
+
+def log_likelihoods(net, levels):
+    return net.log_likelihoods(levels, S.classify_chunk, S.classify_workers)
+
+
+def one_hot_sequences(levels):
+    """The Keras GRU's inputs (zero start vector, one-hot pixels) and targets (the pixels,
+    then an all-zero sentinel)."""
+    onehot = np.eye(S.levels, dtype=np.float32)[levels.reshape(len(levels), -1)]
+    zero = np.zeros((len(levels), 1, S.levels), np.float32)
+    return np.concatenate([zero, onehot], 1), np.concatenate([onehot, zero], 1)
+
+
 def naive_sample(model, n, rng):
     """The tutorial's sampler, fixed to start from the zero vector: a predict per pixel."""
-    c = config.num_classes
+    c = S.levels
     for _ in range(n):
         seq = np.zeros((1, 1, c), np.float32)
-        for _ in range(config.target_size ** 2):
+        for _ in range(S.seq_len):
             p = model.predict(seq, verbose=0)[0, -1].astype(np.float64)
             level = rng.choice(c, p=p / p.sum())
             seq = np.concatenate([seq, np.eye(c, dtype=np.float32)[level][None, None]], 1)
@@ -68,9 +85,9 @@ def tutorial_classify(models, images):
     """The tutorial's classification: loop preprocessing, float64 inputs, products."""
     from skimage.transform import resize
     from skimage.util import img_as_ubyte
-    levels = np.stack([np.round(img_as_ubyte(resize(im, (config.target_size,) * 2)) / config.factor)
+    levels = np.stack([np.round(img_as_ubyte(resize(im, (S.target_size,) * 2)) / (256 / S.max_intensity))
                        for im in images]).astype(int)
-    x = np.zeros((len(images), config.target_size ** 2 + 1, config.num_classes))
+    x = np.zeros((len(images), S.seq_len + 1, S.levels))
     for i, lv in enumerate(levels):
         for t, v in enumerate(lv.ravel()):
             x[i, t + 1, v] = 1.0
@@ -89,17 +106,16 @@ def training_rates(per_digit, batch_size=32, rounds=3):
     fastest, so that a machine whose speed drifts treats them alike."""
     keras = util.get_keras()
     ops = keras.ops
-    seq_len = per_digit[0][0].size
-    x1, y1 = util.to_sequences(per_digit[0], config.num_classes)
-    single = util.build_model()
+    x1, y1 = one_hot_sequences(per_digit[0])
+    single = util.GRUFamily.keras_model(S)
     single.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0), "categorical_crossentropy")
     runs = {"keras": (single, x1, y1, len(per_digit[0]))}
     for groups in (1, 10):
         y = np.stack([lv.reshape(len(lv), -1) for lv in per_digit[:groups]], 1).astype(np.int32)
-        x = util.group_inputs(y)
-        model = util.build_group_model(groups)
+        x = util.graph_inputs(y)
+        model = util.build_group_model(S, groups)
         model.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0),
-                      lambda t, logits: ops.sum(util.group_losses(logits, t, seq_len), axis=1))
+                      lambda t, logits: ops.sum(util.pixel_nats(logits, t), axis=1))
         runs[groups] = (model, x, y, y.shape[0] * groups)
     best = {}
     for r in range(rounds + 1):
@@ -135,7 +151,7 @@ def run_process(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models_dir", default=config.models_dir, help="trained models (default trained/mnist_models)")
+    p.add_argument("--models_dir", default=S.models_dir, help="trained models (default trained/mnist_models)")
     p.add_argument("--quick", action="store_true", help="smaller baselines and no training or process runs")
     args = p.parse_args()
     keras = util.get_keras()
@@ -146,13 +162,14 @@ def main():
         print(f"{name:<58} {value:>12} {note}", flush=True)
 
     print(f"machine: {os.cpu_count()} cores; keras {keras.__version__}, backend {keras.backend.backend()}")
-    models = [util.load_digit_model(util.model_path(args.models_dir, d), digit=d)[0] for d in range(10)]
-    nets = [util.NumpyGRU(m) for m in models]
+    paths = [util.model_path(args.models_dir, d) for d in range(10)]
+    models = [keras.models.load_model(path, compile=False) for path in paths]
+    nets = [util.load_net(path, d) for d, path in enumerate(paths)]
     data = util.load_mnist()
 
     # --- sampling ---------------------------------------------------------------------
-    n_grid = config.grid_size ** 2
-    ours = best_of(lambda: util.sample(nets[2], n_grid, config.target_size, np.random.default_rng(0)))
+    n_grid = S.grid_size ** 2
+    ours = best_of(lambda: util.sample(nets[2:3], n_grid, np.random.default_rng(0)))
     n_naive = 1 if args.quick else 2
     naive = best_of(lambda: naive_sample(models[2], n_naive, np.random.default_rng(0)), repeat=1) * n_grid / n_naive
     report("sampling a 5x5 grid, one step per pixel (s)", f"{ours:.4f}")
@@ -161,9 +178,9 @@ def main():
 
     # --- classification -----------------------------------------------------------------
     n = 2000 if args.quick else 10000
-    levels = util.preprocess(data["x_test"][:n])
-    t_ours = best_of(lambda: [util.log_likelihoods(net, levels) for net in nets], repeat=2)
-    flops = 10 * n * (config.target_size ** 2 + 1) * 2 * config.gru_units * 3 * config.gru_units
+    levels = preprocess(data["x_test"][:n])
+    t_ours = best_of(lambda: [log_likelihoods(net, levels) for net in nets], repeat=2)
+    flops = 10 * n * (S.seq_len + 1) * 2 * S.gru_units * 3 * S.gru_units
     rate = sgemm_gflops()
     floor = flops / rate / 1e9
     report(f"classification, {n} images x 10 models (s)", f"{t_ours:.2f}", f"{n / t_ours:.0f} images/s")
@@ -172,15 +189,14 @@ def main():
     report("  time / floor", f"{t_ours / floor:.2f}", "(target <= 2)")
     n_tut = 200 if args.quick else 1000
     t_tut = best_of(lambda: tutorial_classify(models, data["x_test"][:n_tut]), repeat=1)
-    t_ours_small = best_of(lambda: [util.log_likelihoods(net, util.preprocess(data["x_test"][:n_tut]))
-                                    for net in nets])
+    t_ours_small = best_of(lambda: [log_likelihoods(net, preprocess(data["x_test"][:n_tut])) for net in nets])
     report(f"tutorial's classify, {n_tut} images (s)", f"{t_tut:.2f}", f"{n_tut / t_tut:.0f} images/s")
     report("  speed-up over the tutorial's classify (same images)", f"{t_tut / t_ours_small:.1f}x", "(target >= 5x)")
     if args.quick:
         return
 
     # --- training -----------------------------------------------------------------------
-    per_digit = [util.preprocess(data["x_train"][data["y_train"] == d][:1024]) for d in range(10)]
+    per_digit = [preprocess(data["x_train"][data["y_train"] == d][:1024]) for d in range(10)]
     rates = training_rates(per_digit)
     report("training, one model at a time, Keras' GRU and fit, batch 32 (the tutorial's) (images/s)",
            f"{rates['keras']:.0f}")

@@ -2,6 +2,7 @@
 
 Nothing here touches the network or the checkout's trained/ and generated/ folders.
 """
+import dataclasses
 import os
 import sys
 
@@ -43,15 +44,40 @@ def fake_mnist_npz(tmp_path_factory):
     return str(path)
 
 
+def small(**changes):
+    """The default profile's settings with a small model and a short run, changed as asked."""
+    base = dict(gru_units=16, epochs=2, batch_size=8, learning_rate=1e-2, validation_fraction=0)
+    return dataclasses.replace(util.settings_for(), **dict(base, **changes))
+
+
+def sequences(levels, levels_count):
+    """The Keras model's input and target sequences (SPEC's preprocessing, steps 3-4):
+    levels (n, h, w) -> float32 (n, h*w + 1, levels_count) each. Inputs: the all-zero
+    start vector, then the one-hot pixels in row order; targets: the one-hot pixels,
+    then an all-zero sentinel (no loss)."""
+    flat = np.asarray(levels).reshape(len(levels), -1)
+    onehot = np.eye(levels_count, dtype=np.float32)[flat]
+    zero = np.zeros((len(flat), 1, levels_count), np.float32)
+    return np.concatenate([zero, onehot], 1), np.concatenate([onehot, zero], 1)
+
+
+def train_one(levels, path, digit, settings, seed=0, **kw):
+    """Train one model (train_models with a single job); returns its metadata."""
+    return util.train_models([dict(levels=levels, path=path, digit=digit, seed=seed)], settings, **kw)[0]
+
+
+def levels_of(images):
+    return util.preprocess(images, 10, 6)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """Ten small models (GRU 16) trained for a few epochs on the synthetic digits."""
     folder = tmp_path_factory.mktemp("models")
     data = synthetic_mnist()
-    jobs = [dict(levels=util.preprocess(data["x_train"][data["y_train"] == d]),
+    jobs = [dict(levels=levels_of(data["x_train"][data["y_train"] == d]),
                  path=util.model_path(str(folder), d), digit=d, seed=0) for d in range(10)]
-    util.train_models(jobs, epochs=2, batch_size=8, units=16, learning_rate=1e-2,
-                      validation_fraction=0, verbose=0)
+    util.train_models(jobs, small(), verbose=0)
     return str(folder)
 
 

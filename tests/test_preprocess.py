@@ -9,7 +9,7 @@ from conftest import synthetic_digits
 
 def test_batch_preprocess_equals_per_image_loop():
     images, _ = synthetic_digits(5, seed=3)
-    batch = util.preprocess(images)
+    batch = util.preprocess(images, 10, config.max_intensity)
     factor = 256 / config.max_intensity
     loop = np.stack([np.round(img_as_ubyte(resize(im, (10, 10), anti_aliasing=True)) / factor)
                      for im in images]).astype(np.uint8)
@@ -18,14 +18,14 @@ def test_batch_preprocess_equals_per_image_loop():
     assert batch.max() == config.max_intensity and batch.min() == 0
 
 
-def test_sequences_start_with_zero_vector_and_targets_are_shifted():
-    levels = np.random.default_rng(0).integers(0, 7, (3, 10, 10))
-    x, y = util.to_sequences(levels, 7)
-    assert x.shape == y.shape == (3, 101, 7)
-    assert not x[:, 0].any()                        # the start input
-    assert not y[:, -1].any()                       # the sentinel target
-    assert np.array_equal(x[:, 1:], y[:, :-1])      # targets = inputs shifted left
-    assert np.array_equal(x[:, 1:].argmax(-1), levels.reshape(3, -1))
+def test_shifts_move_the_image_and_fill_with_background():
+    img = np.arange(1, 17, dtype=np.uint8).reshape(1, 4, 4)
+    assert util.shift_grid(1)[4] == (0, 0) and len(util.shift_grid(2)) == 25
+    down_right = util.shift_images(img, 1, 1)[0]
+    assert np.array_equal(down_right[1:, 1:], img[0, :3, :3])
+    assert not down_right[0].any() and not down_right[:, 0].any()
+    assert np.array_equal(util.shift_images(img, -1, 0)[0, :3], img[0, 1:])
+    assert np.array_equal(util.shift_images(img, 0, 0), img)
 
 
 def test_brightest_level_maps_to_255_without_wrapping():

@@ -1,4 +1,5 @@
-"""Named settings profiles: applying one, and going back, and the scripts' --profile flag."""
+"""Named settings profiles: the settings value of each, and the scripts' --profile flag."""
+import dataclasses
 import os
 
 import pytest
@@ -8,31 +9,37 @@ import util
 from test_scripts import run
 
 
-@pytest.fixture
-def restore_profile():
-    yield
-    util.apply_profile("tutorial")
-
-
-def test_profile_sets_its_values_and_folders_then_tutorial_restores_all(restore_profile, monkeypatch):
+def test_a_profile_is_config_with_its_values_over_it_and_config_is_never_changed(monkeypatch):
     monkeypatch.setitem(config.profiles, "wide", {"gru_units": 512, "max_intensity": 3, "epochs": 40})
-    tutorial = (config.models_dir, config.epochs)
-    assert util.apply_profile("wide") == "wide"
-    assert (config.gru_units, config.max_intensity, config.num_classes, config.epochs) == (512, 3, 4, 40)
-    assert config.factor == 256 / 3
-    assert config.models_dir == os.path.join(config.root, "trained", "mnist_models_wide")
-    assert config.generated_dir == os.path.join(config.root, "generated", "wide")
-    util.apply_profile("ensemble")                          # nothing of "wide" is left behind
-    assert (config.gru_units, config.max_intensity, config.ensemble) == (256, 6, 2)
-    util.apply_profile("tutorial")
-    assert (config.gru_units, config.num_classes, config.ensemble) == (256, 7, 1)
-    assert (config.models_dir, config.epochs) == tutorial and config.profile == "tutorial"
+    before = {k: getattr(config, k) for k in dir(config) if not k.startswith("_")}
+    wide = util.settings_for("wide")
+    assert (wide.gru_units, wide.max_intensity, wide.levels, wide.epochs) == (512, 3, 4, 40)
+    assert wide.models_dir == os.path.join(config.root, "trained", "mnist_models_wide")
+    assert wide.generated_dir == os.path.join(config.root, "generated", "wide")
+    assert {k: getattr(config, k) for k in dir(config) if not k.startswith("_")} == before
+    default = util.settings_for()
+    assert (default.profile, default.gru_units, default.levels, default.seq_len) == ("tutorial", 256, 7, 100)
+    assert default.models_dir == os.path.join(config.root, "trained", "mnist_models")
+    assert util.settings_for("ensemble").ensemble == 2 and util.settings_for("fast").epochs == 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        default.epochs = 3                                   # one value, passed down, never mutated
 
 
-def test_best_names_a_real_profile_and_unknown_is_refused(restore_profile):
-    assert util.apply_profile("best") == config.best_profile in config.profiles
+def test_best_names_a_real_profile_and_unknown_is_refused(monkeypatch):
+    assert util.settings_for("best").profile == config.best_profile in config.profiles
     with pytest.raises(util.UserError, match="unknown profile 'nope'"):
-        util.apply_profile("nope")
+        util.settings_for("nope")
+    monkeypatch.setitem(config.profiles, "typo", {"gru_unit": 3})
+    with pytest.raises(util.UserError, match="sets 'gru_unit', which config.py does not have"):
+        util.settings_for("typo")
+
+
+def test_a_mixture_profile_reads_each_named_profiles_models(monkeypatch, tmp_path):
+    mix = util.settings_for("mix")
+    assert [s.profile for s in util.model_sets(mix)] == list(mix.mix) and mix.test_shifts == 1
+    assert [s.models_dir for s in util.model_sets(mix)] == [util.settings_for(n).models_dir for n in mix.mix]
+    with pytest.raises(util.UserError, match="--models_dir does not apply"):
+        util.models_dir_flag(mix, str(tmp_path))
 
 
 def test_scripts_train_and_use_an_ensemble_profile(script_env, tmp_path):

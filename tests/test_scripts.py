@@ -143,9 +143,8 @@ def test_help_documents_every_flag_with_its_default():
 def test_generated_folder_is_created_when_missing(tiny_models, tmp_path, monkeypatch, capsys):
     import config
     import generate_mnist
-    target = tmp_path / "fresh" / "generated"
-    monkeypatch.setattr(config, "generated_dir", str(target))
+    monkeypatch.setattr(config, "root", str(tmp_path / "fresh"))
     (tmp_path / "fresh").mkdir()
     generate_mnist.main(["--digit=5", f"--models_dir={tiny_models}", "--seed=3"])
-    assert (target / "samples_of_5.png").exists()
-    assert str(target / "samples_of_5.png") in capsys.readouterr().out
+    target = tmp_path / "fresh" / "generated" / "samples_of_5.png"
+    assert target.exists() and str(target) in capsys.readouterr().out
