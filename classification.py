@@ -49,7 +49,7 @@ def confusion_output(s, args):
     if out.lower() == "none":
         return None
     if args.confusion_output is None:
-        os.makedirs(s.generated_dir, exist_ok=True)
+        util.make_folder(s.generated_dir)
     elif not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise util.UserError(f"cannot write {out}: its folder does not exist")
     return out

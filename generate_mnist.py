@@ -47,7 +47,7 @@ def main(argv=None):
                             models_dir=util.models_dir_flag(s, args.models_dir))
     util.print_settings(s, args)
     if args.output is None:
-        os.makedirs(s.generated_dir, exist_ok=True)
+        util.make_folder(s.generated_dir)
         args.output = os.path.join(s.generated_dir, f"samples_of_{args.digit}.png")
     elif not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
         raise util.UserError(f"cannot write {args.output}: its folder does not exist")

@@ -89,7 +89,7 @@ def main(argv=None):
     s = dataclasses.replace(s, models_dir=util.models_dir_flag(s, args.models_dir),
                             **{k: getattr(args, k) for k in TRAINING_FLAGS})
     util.print_settings(s, args)
-    os.makedirs(s.models_dir, exist_ok=True)
+    util.make_folder(s.models_dir)
     jobs = make_jobs(s, args, util.load_mnist())
     if not jobs:
         return

@@ -233,6 +233,10 @@ def get_keras():
             os.dup2(devnull, 2)
             import keras
             keras.ops.convert_to_numpy(keras.ops.zeros(1))    # initialise the device quietly
+            if keras.backend.backend() != "tensorflow":        # Keras' data adapters import it
+                import importlib.util                          # later, and it would talk then
+                if importlib.util.find_spec("tensorflow"):
+                    import tensorflow  # noqa: F401
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -279,6 +283,15 @@ def _remove_quietly(path):
         os.remove(path)
     except OSError:
         pass
+
+
+def make_folder(path):
+    """os.makedirs(path, exist_ok=True); a failure is a UserError naming the folder."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create folder {path}: {err.strerror or err}") from None
+    return path
 
 
 def write_json(path, obj):
@@ -388,14 +401,18 @@ def load_cache(path, digest):
     except Exception:
         ok = False
     if not ok:
-        print(f"warning: cached dataset {path} is damaged; fetching it again", file=sys.stderr)
-        os.remove(path)
+        print(f"warning: cached dataset {path} is damaged or unreadable; fetching it again", file=sys.stderr)
+        try:
+            if os.path.isfile(path):
+                os.remove(path)
+        except OSError as err:
+            raise UserError(f"cannot remove the damaged cache {path}: {err.strerror or err}") from None
         return None
     return data
 
 
 def save_cache(path, data):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    make_folder(os.path.dirname(os.path.abspath(path)))
     atomic_write(path, lambda tmp: np.savez(tmp, **data), suffix=".npz")
 
 
