@@ -32,7 +32,8 @@ def build_parser(s):
     p.add_argument("--output", default=None,
                    help="PNG file to write (default generated/samples_of_{digit}.png; other profiles: "
                         "generated/{profile}/...)")
-    p.add_argument("--seed", type=int, default=None, help="random seed; same seed, same picture (default: fresh)")
+    p.add_argument("--seed", dest="sample_seed", type=int, default=None,
+                   help="random seed of the drawing; same seed, same picture (default: fresh)")
     p.add_argument("--temperature", type=util.positive_float, default=1.0,
                    help="1.0 samples the model exactly; lower is crisper, higher noisier (default 1.0)")
     p.add_argument("--show", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
@@ -54,7 +55,7 @@ def main(argv=None):
     digits = list(range(10)) if args.digit == "all" else [args.digit]
     per_digit = s.grid_size if args.digit == "all" else s.grid_size ** 2
     models = util.load_models(s, digits)
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(args.sample_seed)
     start = time.time()
     levels = np.concatenate([util.sample(members, per_digit, rng, args.temperature) for members in models])
     seconds = time.time() - start

@@ -194,10 +194,10 @@ def models_dir_flag(settings, models_dir):
 
 
 def print_settings(settings, args, stream=None):
-    """Print the resolved settings once, pixel-cnn style: the script's flags, then the rest."""
-    shown = dict(vars(args), profile=settings.profile)
-    shown.update((k, v) for k, v in dataclasses.asdict(settings).items()
-                 if k not in shown and k not in ("default_profile", "generated_dir"))
+    """Print the resolved settings once, pixel-cnn style: the settings value, and the
+    script's own flags (a flag left unset keeps the setting's value)."""
+    shown = {k: v for k, v in dataclasses.asdict(settings).items() if k != "default_profile"}
+    shown.update((k, v) for k, v in vars(args).items() if v is not None or k not in shown)
     print("settings: " + " ".join(f"{k}={v}" for k, v in shown.items()), file=stream or sys.stdout)
 
 
