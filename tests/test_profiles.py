@@ -69,3 +69,16 @@ def test_unknown_profile_is_a_flag_error(script_env):
     for script in ("train_mnist.py", "generate_mnist.py", "classification.py"):
         proc = run(script, "--profile=huge", env=script_env, check=False)
         assert proc.returncode == 2 and "--profile" in proc.stderr and "huge" in proc.stderr
+
+
+def test_training_a_mixture_profile_trains_each_named_profile(monkeypatch, tmp_path, fake_mnist_npz):
+    import train_mnist
+    monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
+    monkeypatch.setattr(config, "root", str(tmp_path))       # nothing of the checkout is touched
+    monkeypatch.setattr(config, "gru_units", 8)
+    train_mnist.main(["--profile", "mix", "--digit=0", "--num_images=6", "--epochs=1", "--quiet"])
+    for name, shifts in (("tutorial", 0), ("shift", 1)):
+        path = util.model_path(util.settings_for(name).models_dir, 0)
+        assert path.startswith(str(tmp_path)) and util.read_meta(path)["settings"]["train_shifts"] == shifts
+    with pytest.raises(util.UserError, match="--models_dir does not apply"):
+        train_mnist.main(["--profile=mix", f"--models_dir={tmp_path}"])
