@@ -1,8 +1,7 @@
 """Train the pixel-sequence model of one digit (or of all ten) on MNIST.
 
-Several models (all ten digits, ensemble members) train side by side in one graph,
-each on its own digit's images only; each is saved as its own file.
-
+Several models (all ten digits, ensemble members) train side by side in one graph, each
+on its own digit's images only; each is saved as its own file:
     python train_mnist.py --all_digits=True
     python train_mnist.py --digit=0 --num_images=100 --epochs=100
 """
@@ -14,8 +13,7 @@ import time
 
 import util
 
-# flags that set a Settings field of the same name
-TRAINING_FLAGS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction", "clipnorm", "seed")
+TRAINING_FLAGS = [f for f in util.TRAINING_FIELDS if f != "train_shifts"] + ["seed"]   # flag = field name
 
 
 def build_parser(s):
@@ -41,8 +39,7 @@ def build_parser(s):
     p.add_argument("--skip_existing", type=util.str2bool, default=False, metavar="{True,False}",
                    help="with --all_digits, skip digits whose model file exists (default False)")
     p.add_argument("--resume", type=util.str2bool, default=False, metavar="{True,False}",
-                   help="continue a stopped run from its last finished epoch, and keep the models "
-                        "already trained with the same settings (default False)")
+                   help="continue a stopped run from its last finished epoch; keep models trained with these settings (default False)")
     p.add_argument("--models_dir", default=None, help=f"folder of the model files (default: the profile's, {s.models_dir})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -69,22 +66,12 @@ def make_jobs(s, args, data):
     return jobs
 
 
-def without_profile(argv):
-    """argv less its --profile flag (--profile=NAME or --profile NAME)."""
-    out, skip = [], False
-    for a in argv:
-        if not skip and not a.startswith("--profile"):
-            out.append(a)
-        skip = a == "--profile"
-    return out
-
-
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
     if s.mix:                       # a mixture of profiles: train each of them in turn
         util.models_dir_flag(s, args.models_dir)
         for name in s.mix:
-            main(without_profile(sys.argv[1:] if argv is None else argv) + [f"--profile={name}"])
+            main(util.without_profile(sys.argv[1:] if argv is None else argv) + [f"--profile={name}"])
         return
     s = dataclasses.replace(s, models_dir=util.models_dir_flag(s, args.models_dir),
                             **{k: getattr(args, k) for k in TRAINING_FLAGS})
@@ -94,7 +81,7 @@ def main(argv=None):
     if not jobs:
         return
     print(f"training {len(jobs)} model(s) side by side: " + " ".join(os.path.basename(j["path"]) for j in jobs))
-    verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)   # 2: a line per epoch
+    verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)   # 1: a progress bar, 2: a line per epoch
     start = time.time()
     try:
         metas = util.train_models(jobs, s, resume=args.resume, verbose=verbose)
@@ -104,8 +91,7 @@ def main(argv=None):
         util.save_learning_curve(meta["history"], job["path"].replace(".keras", "_curve.png"))
         val = meta["validation_bits_per_pixel"]
         print(f"digit {job['digit']}: {meta['train_images']} images, final {meta['history'][-1]['bits_per_pixel']:.4f} "
-              f"bits/pixel, best epoch {meta['best_epoch']}"
-              + (f", validation {val:.4f} bits/pixel" if val is not None else "") + f" -> {job['path']}")
+              f"bits/pixel, best epoch {meta['best_epoch']}{'' if val is None else f', validation {val:.4f} bits/pixel'} -> {job['path']}")
     print(f"{len(jobs)} model(s) in {time.time() - start:.0f} s")
 
 

@@ -193,6 +193,16 @@ def models_dir_flag(settings, models_dir):
     return models_dir or settings.models_dir
 
 
+def without_profile(argv):
+    """argv less its --profile flag (--profile=NAME or --profile NAME)."""
+    out, skip = [], False
+    for a in argv:
+        if not skip and not a.startswith("--profile"):
+            out.append(a)
+        skip = a == "--profile"
+    return out
+
+
 def print_settings(settings, args, stream=None):
     """Print the resolved settings once, pixel-cnn style: the settings value, and the
     script's own flags (a flag left unset keeps the setting's value)."""
