@@ -928,9 +928,7 @@ def load_models(settings, digits=range(10)):
     sets = model_sets(settings)
     models = [[load_net(model_path(s.models_dir, d, m), d, s) for s in sets for m in range(s.ensemble)]
               for d in digits]
-    shapes = {}
-    for net in sum(models, []):
-        shapes.setdefault((net.target_size, net.levels), net.meta.get("digit"))
+    shapes = sorted({(net.target_size, net.levels) for net in sum(models, [])})
     if len(shapes) > 1:
         raise UserError("the models do not share one input shape (" + ", ".join(
             f"{size}x{size} with {levels} levels" for size, levels in shapes) + "); retrain the odd ones")

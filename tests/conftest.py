@@ -61,6 +61,18 @@ def sequences(levels, levels_count):
     return np.concatenate([zero, onehot], 1), np.concatenate([onehot, zero], 1)
 
 
+def stepwise_probabilities(net, levels):
+    """A net's p(pixel_t | pixels_<t) for every step of levels (n, h, w), fed one pixel at
+    a time as the sampler does: (n, h*w, levels)."""
+    flat = np.asarray(levels).reshape(len(levels), -1)
+    state, pixels, steps = net.start(len(flat)), None, []
+    for t in range(flat.shape[1]):
+        state = net.step(state, pixels)
+        steps.append(np.exp(net.log_probs(state)))
+        pixels = flat[:, t]
+    return np.stack(steps, 1)
+
+
 def train_one(levels, path, digit, settings, seed=0, **kw):
     """Train one model (train_models with a single job); returns its metadata."""
     return util.train_models([dict(levels=levels, path=path, digit=digit, seed=seed)], settings, **kw)[0]

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 import util
-from conftest import ROOT
+from conftest import ROOT, stepwise_probabilities
 from test_scripts import run
 
 OTHER = {"tensorflow": "jax", "jax": "tensorflow", "torch": "tensorflow"}
@@ -46,13 +46,9 @@ def test_models_trained_here_work_under_the_other_backend(tiny_models, script_en
     assert res["backend"] == OTHER[here]
     for d in range(10):
         net = util.load_net(util.model_path(tiny_models, d), d)
-        state, pixels, steps = net.start(3), None, []
-        for t in range(100):
-            state = net.step(state, pixels)
-            steps.append(np.exp(net.log_probs(state)))
-            pixels = levels.reshape(3, -1)[:, t]
         # the same tolerance as test_model's, for the same float32 reasons
-        np.testing.assert_allclose(np.array(res["probs"][str(d)])[:, :100], np.stack(steps, 1), atol=2e-5)
+        np.testing.assert_allclose(np.array(res["probs"][str(d)])[:, :100], stepwise_probabilities(net, levels),
+                                   atol=2e-5)
     png = str(tmp_path / "g.png")
     run("generate_mnist.py", "--digit=3", f"--models_dir={tiny_models}", f"--output={png}", env=env)
     cls = run("classification.py", "--num_images=60", f"--models_dir={tiny_models}", "--confusion_output=none",
