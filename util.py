@@ -5,8 +5,8 @@ functions that need them.
 
 One run's settings are one frozen value (Settings), built from config.py and a profile
 by settings_for() and passed down; nothing here reads config.py after that. A model
-family (FAMILIES; the GRU is the first) is one class: its saved Keras form, its weight
-layout, its side-by-side training graph and its numpy inference. Model files carry the
+family (FAMILIES: the GRU, and the PixelCNN) is one class: its saved Keras form, its
+weight layout, its side-by-side training graph and its numpy inference. Model files carry the
 settings they were trained with. Model code uses only keras, keras.ops and numpy, so it
 runs under any Keras 3 backend (KERAS_BACKEND=tensorflow, jax or torch).
 """
@@ -46,6 +46,8 @@ class Settings:
     target_size: int
     max_intensity: int
     gru_units: int
+    pixelcnn_filters: int
+    pixelcnn_blocks: int
     ensemble: int
     mix: tuple
     epochs: int
@@ -206,7 +208,8 @@ def without_profile(argv):
 def print_settings(settings, args, stream=None):
     """Print the resolved settings once, pixel-cnn style: the settings value, and the
     script's own flags (a flag left unset keeps the setting's value)."""
-    shown = {k: v for k, v in dataclasses.asdict(settings).items() if k != "default_profile"}
+    others = {f for name, fam in FAMILIES.items() if name != settings.family for f in fam.fields}
+    shown = {k: v for k, v in dataclasses.asdict(settings).items() if k != "default_profile" and k not in others}
     shown.update((k, v) for k, v in vars(args).items() if v is not None or k not in shown)
     print("settings: " + " ".join(f"{k}={v}" for k, v in shown.items()), file=stream or sys.stdout)
 
@@ -252,6 +255,7 @@ def get_keras():
             os.close(saved)
             os.close(devnull)
         _keras = keras
+        masked_conv2d_class()                  # custom layers registered before any loading
     return _keras
 
 
@@ -599,8 +603,21 @@ def bits_per_pixel(nats_per_pixel):
 
 
 # =============================================================================
-# Model families: the GRU, and the registry a new family joins
+# Model families: the GRU, the PixelCNN, and the registry a new family joins
 # =============================================================================
+
+def map_chunks(fn, rows, chunk, workers):
+    """fn applied to consecutive chunks of rows, on `workers` threads (numpy releases
+    the GIL), the results concatenated in order."""
+    starts = range(0, len(rows), chunk)
+    if workers > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            parts = list(pool.map(lambda lo: fn(rows[lo:lo + chunk]), starts))
+    else:
+        parts = [fn(rows[lo:lo + chunk]) for lo in starts]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float64)
+
 
 class PixelNet:
     """Numpy inference of one trained model of p(pixel_t | pixels_<t), a step at a time.
@@ -703,21 +720,8 @@ class NumpyGRU(PixelNet):
         flat = np.asarray(levels).reshape(len(levels), -1)
         out = np.zeros(len(flat), np.float64)
         order = np.lexsort(flat.T[::-1]) if len(flat) > 1 else np.arange(len(flat))
-        flat = flat[order]                             # alike images into the same chunks
-
-        def run_chunk(lo):
-            seq = flat[lo:lo + chunk].astype(np.intp)
-            out[lo:lo + len(seq)] = self._chunk_log_likelihoods(seq)
-
-        starts = range(0, len(flat), chunk)
-        if workers > 1 and len(starts) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-                list(pool.map(run_chunk, starts))
-        else:
-            for lo in starts:
-                run_chunk(lo)
-        out[order] = out.copy()
+        out[order] = map_chunks(lambda seq: self._chunk_log_likelihoods(seq.astype(np.intp)),
+                                flat[order], chunk, workers)   # alike images into the same chunks
         return out
 
     def _chunk_log_likelihoods(self, seq):
@@ -751,9 +755,12 @@ class GRUFamily:
     name = "gru"
     fields = ("gru_units",)               # the Settings fields this family's shape reads
     Net = NumpyGRU
-    # where keras_model's weights lie in its .keras file, in get_weights() order
-    file_weights = ("layers/gru/cell/vars/0", "layers/gru/cell/vars/1", "layers/gru/cell/vars/2",
-                    "layers/dense/vars/0", "layers/dense/vars/1")
+
+    @staticmethod
+    def file_weights(layers):
+        """Where keras_model's weights lie in its .keras file, in get_weights() order."""
+        return ["layers/gru/cell/vars/0", "layers/gru/cell/vars/1", "layers/gru/cell/vars/2",
+                "layers/dense/vars/0", "layers/dense/vars/1"]
 
     @staticmethod
     def weight_layout(s):
@@ -774,11 +781,13 @@ class GRUFamily:
         ], name="pixel_gru")
 
     @staticmethod
-    def forward(ops, w, x, s):
-        """The training graph: w holds the layout's weights stacked over G models, x (B, G, T)
-        the inputs (0 the start, level + 1 a pixel) -> logits (B, G, T, levels), each model
-        computed on its own column. The steps are unrolled."""
+    def forward(ops, w, pixels, s):
+        """The training graph: w holds the layout's weights stacked over G models, pixels
+        (B, G, T) the levels -> logits (B, G, T, levels) of p(pixel_t | pixels before it),
+        each model computed on its own column. The input at step t is pixel t - 1 (the
+        all-zero start vector at t = 0). The steps are unrolled."""
         kernel, recurrent, bias, dense, dense_bias = w
+        x = ops.concatenate([ops.zeros_like(pixels[..., :1]), pixels[..., :-1] + 1], axis=-1)
         onehot = ops.one_hot(x, s.levels + 1)[..., 1:]                         # (B, G, T, C)
         xw = ops.einsum("bgtc,gcu->tgbu", onehot, kernel) + bias[None, :, None, 0]
         h = ops.zeros((kernel.shape[0], ops.shape(x)[0], s.gru_units))
@@ -818,7 +827,235 @@ class GRUFamily:
                              gru_units=weights[1].shape[0])
 
 
-FAMILIES = {"gru": GRUFamily}
+def causal_taps(kernel_size, mask_type):
+    """The (row, column) positions of a kernel_size x kernel_size kernel that a PixelCNN
+    mask keeps: every row above the centre and, in the centre row, the positions left of
+    it, plus the centre itself for type "B" (type "A" hides it: a pixel never sees itself)."""
+    c = kernel_size // 2
+    return [(i, j) for i in range(c + 1) for j in range(kernel_size)
+            if i < c or j < c or (j == c and mask_type == "B")]
+
+
+def causal_mask(kernel_size, mask_type):
+    """The mask as a (kernel_size, kernel_size) array of 0 and 1 (mask_type None: all 1)."""
+    mask = np.zeros((kernel_size, kernel_size), np.float32)
+    taps = causal_taps(kernel_size, mask_type) if mask_type else np.ndindex(kernel_size, kernel_size)
+    for i, j in taps:
+        mask[i, j] = 1
+    return mask
+
+
+def pixelcnn_layers(filters, blocks, levels):
+    """The PixelCNN's convolutions in order, (name, kernel size, mask type or None, input
+    width, output width); every one but "logits" is followed by a ReLU, and each block's
+    output is added to the block's input: a 7x7 mask-A convolution, `blocks` residual
+    blocks (1x1 halving the width, 3x3 mask B, 1x1 back), two 1x1 mask-B convolutions
+    and a 1x1 convolution to one logit per level."""
+    half = filters // 2
+    layers = [("mask_a", 7, "A", levels, filters)]
+    for b in range(blocks):
+        layers += [(f"block{b}_in", 1, None, filters, half), (f"block{b}_mask_b", 3, "B", half, half),
+                   (f"block{b}_out", 1, None, half, filters)]
+    return layers + [("head0", 1, "B", filters, filters), ("head1", 1, "B", filters, filters),
+                     ("logits", 1, None, filters, levels)]
+
+
+def pixelcnn_logits(ops, conv, w, x, layers):
+    """The PixelCNN's wiring: w the weights of pixelcnn_layers (kernel, bias per layer),
+    x (B, H, W, levels) one-hot images -> logits (B, H, W, levels), those at a pixel
+    computed from the pixels before it. conv(x, kernel, bias, kernel_size, mask_type) is
+    the masked convolution (keras.ops.conv in training, numpy_masked_conv in inference)."""
+    convs = {name: (w[2 * i], w[2 * i + 1], k, mask) for i, (name, k, mask, _, _) in enumerate(layers)}
+
+    def layer(name, x, relu=True):
+        y = conv(x, *convs[name])
+        return ops.relu(y) if relu else y
+    x = layer("mask_a", x)
+    for b in range(sum(name.endswith("_in") for name, *_ in layers)):
+        x = x + layer(f"block{b}_out", layer(f"block{b}_mask_b", layer(f"block{b}_in", x)))
+    return layer("logits", layer("head1", layer("head0", x)), relu=False)
+
+
+def keras_masked_conv(x, kernel, bias, kernel_size, mask_type):
+    """The masked convolution in keras.ops: the kernel times its mask, padded to keep the size."""
+    ops = get_keras().ops
+    if kernel_size > 1:
+        kernel = kernel * causal_mask(kernel_size, mask_type)[:, :, None, None]
+    return ops.conv(x, kernel, padding="same") + bias
+
+
+def numpy_masked_conv(x, kernel, bias, kernel_size, mask_type):
+    """The masked convolution in numpy, padded to keep the size: x (B, H, W, C), kernel
+    (k, k, C, D), bias (D,) -> (B, H, W, D). Each position the mask keeps contributes a
+    shifted copy of x (zero beyond the image), side by side in one matrix product; the
+    masked positions are never read."""
+    b, h, w, c = x.shape
+    taps = causal_taps(kernel_size, mask_type) if mask_type else [(0, 0)]
+    if kernel_size > 1:
+        k = kernel_size // 2
+        cols = np.zeros((b, h, w, len(taps), c), np.float32)
+        for t, (i, j) in enumerate(taps):               # input (y + i - k, x + j - k)
+            y0, x0, x1 = max(k - i, 0), max(k - j, 0), min(w, w + k - j)
+            cols[:, y0:, x0:x1, t] = x[:, y0 + i - k:h + i - k, x0 + j - k:x1 + j - k]
+        x = cols
+    kept = kernel[tuple(np.array(taps).T)] if kernel_size > 1 else kernel[0, 0]
+    return (x.reshape(-1, len(taps) * c) @ kept.reshape(len(taps) * c, -1) + bias).reshape(b, h, w, -1)
+
+
+class _NumpyOps:
+    """The one keras.ops function that pixelcnn_logits calls, in numpy."""
+
+    @staticmethod
+    def relu(x):
+        return np.maximum(x, 0, out=x)
+
+
+class NumpyPixelCNN(PixelNet):
+    """The PixelCNN family's trained model in numpy. Sampling state: the canvas drawn so
+    far and the position t; a step writes the pixel just drawn and runs the network once
+    for the whole batch on the rows up to t's (the rows below cannot reach t)."""
+
+    def __init__(self, weights, settings, meta=None):
+        super().__init__(settings, meta)
+        self.layers = pixelcnn_layers(settings["pixelcnn_filters"], settings["pixelcnn_blocks"], self.levels)
+        self.weights = [np.asarray(v, np.float32) for v in weights]
+
+    def logits(self, levels):
+        """levels (n, rows, W) -> logits (n, rows, W, levels) of each pixel given those before it."""
+        onehot = np.eye(self.levels, dtype=np.float32)[np.asarray(levels)]
+        return pixelcnn_logits(_NumpyOps, numpy_masked_conv, self.weights, onehot, self.layers)
+
+    def start(self, n):
+        return dict(canvas=np.zeros((n, self.target_size, self.target_size), np.intp), t=-1, logits=None)
+
+    def step(self, state, pixels):
+        canvas, t = state["canvas"], state["t"] + 1
+        if pixels is not None:
+            canvas[:, (t - 1) // self.target_size, (t - 1) % self.target_size] = pixels
+        row, col = divmod(t, self.target_size)
+        return dict(canvas=canvas, t=t, logits=self.logits(canvas[:, :row + 1])[:, row, col])
+
+    def log_probs(self, state):
+        return log_softmax(state["logits"].astype(np.float64), axis=1)
+
+    def log_likelihoods(self, levels, chunk=512, workers=1):
+        """One pass of the network per chunk of images: every pixel's distribution at once."""
+        flat = np.asarray(levels).astype(np.intp)
+
+        def run_chunk(seq):
+            logp = log_softmax(self.logits(seq).astype(np.float64), axis=-1)
+            return np.take_along_axis(logp, seq[..., None], -1)[..., 0].reshape(len(seq), -1).sum(1)
+        return map_chunks(run_chunk, flat, chunk, workers)
+
+
+class PixelCNNFamily:
+    """Family "pixelcnn": the PixelCNN of van den Oord et al. (2016) as the Keras
+    walkthrough builds it (pixelcnn_layers), on one-hot images, with a softmax over the
+    levels at every pixel. Its saved form uses MaskedConv2D, a Conv2D whose kernel is
+    multiplied by its mask in every call (get_keras registers it for loading)."""
+    name = "pixelcnn"
+    fields = ("pixelcnn_filters", "pixelcnn_blocks")
+    Net = NumpyPixelCNN
+
+    @staticmethod
+    def weight_layout(s):
+        return [shape for name, k, mask, cin, cout in pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels)
+                for shape in (((k, k, cin, cout), "glorot_uniform"), ((cout,), "zeros"))]
+
+    @staticmethod
+    def keras_model(s):
+        keras = get_keras()
+        inputs = x = keras.Input((s.target_size, s.target_size, s.levels), name="onehot_image")
+        block_input = None
+        for name, k, mask, _, width in pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels):
+            last = name == "logits"
+            kwargs = dict(filters=width, kernel_size=k, padding="same", name=name,
+                          activation="softmax" if last else "relu")
+            if name.endswith("_in"):
+                block_input = x
+            x = keras.layers.Conv2D(**kwargs)(x) if mask is None else masked_conv2d_class()(mask_type=mask, **kwargs)(x)
+            if name.endswith("_out"):
+                x = keras.layers.Add(name=name[:-len("_out")] + "_add")([block_input, x])
+        return keras.Model(inputs, x, name="pixelcnn")
+
+    @staticmethod
+    def forward(ops, w, pixels, s):
+        """The training graph: pixels (B, G, T) -> logits (B, G, T, levels), G models side
+        by side, each a chain of keras.ops.conv on its own column."""
+        layers = pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels)
+        images = ops.reshape(ops.one_hot(pixels, s.levels), (-1, pixels.shape[1], s.target_size, s.target_size,
+                                                              s.levels))
+        return ops.stack([ops.reshape(pixelcnn_logits(ops, keras_masked_conv, [v[g] for v in w], images[:, g], layers),
+                                      (-1, s.seq_len, s.levels)) for g in range(pixels.shape[1])], axis=1)
+
+    @staticmethod
+    def _convs(layers):
+        return [l for l in layers if l["class_name"] in ("Conv2D", "MaskedConv2D")]
+
+    @staticmethod
+    def accepts(layers):
+        convs = PixelCNNFamily._convs(layers)
+        if len(convs) < 4 or (len(convs) - 4) % 3:
+            return False
+        first = convs[0]["config"]
+        expected = pixelcnn_layers(first["filters"], (len(convs) - 4) // 3, convs[-1]["config"]["filters"])
+        return all(l["config"]["name"] == name and l["config"]["kernel_size"] in ([k, k], (k, k))
+                   and l["config"].get("mask_type") == mask and l["config"]["filters"] == cout
+                   and l["config"]["activation"] == ("softmax" if name == "logits" else "relu")
+                   for l, (name, k, mask, _, cout) in zip(convs, expected))
+
+    @staticmethod
+    def file_weights(layers):
+        """Keras names each layer's weights in the file by its class, counted in layer
+        order: conv2d, conv2d_1, ...; masked_conv2d, masked_conv2d_1, ..."""
+        seen, names = {}, []
+        for l in PixelCNNFamily._convs(layers):
+            base = {"Conv2D": "conv2d", "MaskedConv2D": "masked_conv2d"}[l["class_name"]]
+            n = seen[base] = seen.get(base, -1) + 1
+            names += [f"layers/{base}{f'_{n}' if n else ''}/vars/{i}" for i in (0, 1)]
+        return names
+
+    @staticmethod
+    def from_keras_model(model, fallback):
+        weights = model.get_weights()
+        size, _, levels = model.input_shape[1:]
+        return weights, dict(fallback.record() if fallback.family == "pixelcnn" else {}, family="pixelcnn",
+                             target_size=size, max_intensity=levels - 1, pixelcnn_filters=weights[0].shape[-1],
+                             pixelcnn_blocks=(len(weights) // 2 - 4) // 3)
+
+
+_masked_conv2d = None
+
+
+def masked_conv2d_class():
+    """MaskedConv2D, the Keras layer class of PixelCNN's masked convolution (made once, on first use,
+    so that importing util needs no Keras); registered for serialization as
+    "gru_mnist>MaskedConv2D", so a saved model loads wherever util is imported."""
+    global _masked_conv2d
+    if _masked_conv2d is None:
+        keras = get_keras()
+
+        @keras.saving.register_keras_serializable(package="gru_mnist")
+        class MaskedConv2D(keras.layers.Conv2D):
+            """Conv2D whose kernel is multiplied, in every call, by the fixed causal mask
+            of its mask_type ("A" hides the centre pixel and all after it in raster
+            order, "B" shows the centre); the mask is rebuilt from mask_type on loading."""
+
+            def __init__(self, mask_type="B", **kwargs):
+                super().__init__(**kwargs)
+                self.mask_type = mask_type
+                self.mask = causal_mask(self.kernel_size[0], mask_type)[:, :, None, None]
+
+            def convolution_op(self, inputs, kernel):
+                return super().convolution_op(inputs, keras.ops.multiply(kernel, self.mask))
+
+            def get_config(self):
+                return dict(super().get_config(), mask_type=self.mask_type)
+        _masked_conv2d = MaskedConv2D
+    return _masked_conv2d
+
+
+FAMILIES = {"gru": GRUFamily, "pixelcnn": PixelCNNFamily}
 
 
 # =============================================================================
@@ -875,12 +1112,14 @@ def _read_weights(path, family):
     """The family's weights straight from our .keras zip, without Keras; None if laid out otherwise."""
     import h5py
     with zipfile.ZipFile(path) as z:
-        if not family.accepts(json.loads(z.read("config.json"))["config"]["layers"]):
+        layers = json.loads(z.read("config.json"))["config"]["layers"]
+        if not family.accepts(layers):
             return None
+        names = family.file_weights(layers)
         with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
-            if not all(n in f for n in family.file_weights):
+            if not all(n in f for n in names):
                 return None
-            return [f[n][()] for n in family.file_weights]
+            return [f[n][()] for n in names]
 
 
 def load_net(path, digit=None, settings=None):
@@ -948,12 +1187,6 @@ def split_validation(n, fraction_held, seed):
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def graph_inputs(targets):
-    """The training graph's inputs for pixel targets (..., steps): the start (0), then
-    each pixel but the last as level + 1."""
-    return np.concatenate([np.zeros_like(targets[..., :1]), targets[..., :-1] + 1], axis=-1)
-
-
 def pixel_nats(logits, targets):
     """Each model's mean cross-entropy per pixel, in nats: (batch, models, steps) -> (batch, models)."""
     ops = get_keras().ops
@@ -962,8 +1195,8 @@ def pixel_nats(logits, targets):
 
 def build_group_model(settings, groups):
     """`groups` independent models of the settings' family, computed side by side in one
-    graph: input (batch, groups, steps) of ints (graph_inputs), output (batch, groups,
-    steps, levels) logits. Model g has its own variables (the family's weight layout),
+    graph: input (batch, groups, steps) the pixels' levels, output (batch, groups,
+    steps, levels) the logits of p(pixel_t | pixels before it). Model g has its own variables (the family's weight layout),
     so its output and gradient are exactly those of a model of its own; one step of the
     graph advances all of them, which costs less per image than a model at a time."""
     keras = get_keras()
@@ -1057,11 +1290,11 @@ def _model_metric(g):
 
 
 def _batch(run, rows, copies=None):
-    """Inputs and targets (len, models, steps): rows[g] are model g's images, copies[g]
-    which shifted copy of each (default: the unshifted one, in the middle)."""
+    """Inputs and targets (len, models, steps), both the pixels: rows[g] are model g's
+    images, copies[g] which shifted copy of each (default: the unshifted one, in the middle)."""
     y = np.stack([q[len(q) // 2 if copies is None else copies[g], rows[g]] for g, q in enumerate(run["seqs"])],
                  axis=1)
-    return graph_inputs(y), y
+    return y, y
 
 
 def held_out_nats(run):

@@ -112,11 +112,10 @@ def training_rates(per_digit, batch_size=32, rounds=3):
     runs = {"keras": (single, x1, y1, len(per_digit[0]))}
     for groups in (1, 10):
         y = np.stack([lv.reshape(len(lv), -1) for lv in per_digit[:groups]], 1).astype(np.int32)
-        x = util.graph_inputs(y)
         model = util.build_group_model(S, groups)
         model.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0),
                       lambda t, logits: ops.sum(util.pixel_nats(logits, t), axis=1))
-        runs[groups] = (model, x, y, y.shape[0] * groups)
+        runs[groups] = (model, y, y, y.shape[0] * groups)
     best = {}
     for r in range(rounds + 1):
         for name, (model, x, y, n) in runs.items():

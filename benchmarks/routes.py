@@ -20,9 +20,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import util  # noqa: E402
 
-SETS = ("tutorial", "shift", "fast")
+SETS = ("tutorial", "shift", "fast", "pixelcnn")
 MIXES = [("tutorial",), ("shift",), ("fast",), ("tutorial", "shift"), ("fast", "shift"),
-         ("tutorial", "fast", "shift")]
+         ("tutorial", "fast", "shift"), ("pixelcnn",), ("shift", "pixelcnn"), ("tutorial", "shift", "pixelcnn")]
 GRID = util.shift_grid(1)
 SHIFTS = {"none": [GRID.index((0, 0))],
           "cross5": [i for i, (dy, dx) in enumerate(GRID) if abs(dy) + abs(dx) <= 1],

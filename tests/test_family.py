@@ -32,7 +32,10 @@ class MarkovFamily:
     name = "markov"
     fields = ()
     Net = MarkovNet
-    file_weights = ("layers/dense/vars/0", "layers/dense/vars/1")
+
+    @staticmethod
+    def file_weights(layers):
+        return ["layers/dense/vars/0", "layers/dense/vars/1"]
 
     @staticmethod
     def weight_layout(s):
@@ -45,8 +48,9 @@ class MarkovFamily:
                                  keras.layers.Dense(s.levels, activation="softmax", name="pixel_softmax")])
 
     @staticmethod
-    def forward(ops, w, x, s):
+    def forward(ops, w, pixels, s):
         table, bias = w
+        x = ops.concatenate([ops.zeros_like(pixels[..., :1]), pixels[..., :-1] + 1], axis=-1)
         onehot = ops.one_hot(x, s.levels + 1)[..., 1:]               # the start input is all zero
         return ops.einsum("bgtc,gcd->bgtd", onehot, table) + bias[None, :, None, :]
 
@@ -94,7 +98,7 @@ def test_a_new_family_trains_samples_and_classifies_through_the_interface(markov
     for var, value in zip(graph.get_layer("side_by_side").per_model[0], [nets[1].table, nets[1].bias]):
         var.assign(value)
     y = test[:4].reshape(4, 1, 100).astype(np.int32)
-    logits = util.get_keras().ops.convert_to_numpy(graph(util.graph_inputs(y)))[:, 0]
+    logits = util.get_keras().ops.convert_to_numpy(graph(y))[:, 0]
     state, pixels = nets[1].start(4), None
     for t in range(100):
         state = nets[1].step(state, pixels)
