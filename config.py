@@ -72,11 +72,9 @@ profiles = {
     "mix": {"mix": ("tutorial", "shift"), "test_shifts": 1},   # the tutorial's and the
                                     # shift profile's models, each over the 9 shifts: 18
                                     # equally weighted terms per digit
-    "pixelcnn": {"family": "pixelcnn", "train_shifts": 1, "epochs": 20, "learning_rate": 3e-3,
-                 "classify_chunk": 32},
+    "pixelcnn": {"family": "pixelcnn", "train_shifts": 1, "epochs": 20, "learning_rate": 3e-3},
                                     # a PixelCNN per digit on the same 10x10 inputs, trained
-                                    # on shifted images like "shift", classified without
-                                    # shifts (32 images at once keep its activations in cache)
+                                    # on shifted images like "shift", classified without shifts
     "families": {"mix": ("shift", "pixelcnn"), "test_shifts": 1},   # the shift profile's GRUs
                                     # and the PixelCNNs, each over the 9 shifts: 18 terms per digit
 }

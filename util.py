@@ -880,7 +880,7 @@ def keras_masked_conv(x, kernel, bias, kernel_size, mask_type):
     """The masked convolution in keras.ops: the kernel times its mask, padded to keep the size."""
     ops = get_keras().ops
     if kernel_size > 1:
-        kernel = kernel * causal_mask(kernel_size, mask_type)[:, :, None, None]
+        kernel = ops.multiply(kernel, causal_mask(kernel_size, mask_type)[:, :, None, None])
     return ops.conv(x, kernel, padding="same") + bias
 
 
@@ -938,14 +938,18 @@ class NumpyPixelCNN(PixelNet):
     def log_probs(self, state):
         return log_softmax(state["logits"].astype(np.float64), axis=1)
 
+    block = 32      # images per pass: their activations stay in a core's cache (this CPU:
+                    # 16 s for 10,000 images x 10 models at 32, 27 s at 512)
+
     def log_likelihoods(self, levels, chunk=512, workers=1):
-        """One pass of the network per chunk of images: every pixel's distribution at once."""
+        """One pass of the network per block of images: every pixel's distribution at once.
+        Chunks of images go to the worker threads; each runs its chunk block by block."""
         flat = np.asarray(levels).astype(np.intp)
 
-        def run_chunk(seq):
+        def run_block(seq):
             logp = log_softmax(self.logits(seq).astype(np.float64), axis=-1)
             return np.take_along_axis(logp, seq[..., None], -1)[..., 0].reshape(len(seq), -1).sum(1)
-        return map_chunks(run_chunk, flat, chunk, workers)
+        return map_chunks(lambda seq: map_chunks(run_block, seq, self.block, 1), flat, chunk, workers)
 
 
 class PixelCNNFamily:

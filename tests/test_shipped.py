@@ -33,7 +33,7 @@ def test_shipped_models_carry_their_profiles_settings_and_no_optimizer(profile):
 
 
 @pytest.mark.parametrize("profile,n", [("tutorial", 1000), ("fast", 1000), ("shift", 300), ("mix", 300),
-                                       ("pixelcnn", 1000)])
+                                       ("pixelcnn", 1000), ("families", 300)])
 def test_shipped_models_classify_real_test_images(profile, n):
     settings = util.settings_for(profile)
     data = util.load_mnist()
