@@ -830,8 +830,11 @@ class GRUFamily:
 def causal_taps(kernel_size, mask_type):
     """The (row, column) positions of a kernel_size x kernel_size kernel that a PixelCNN
     mask keeps: every row above the centre and, in the centre row, the positions left of
-    it, plus the centre itself for type "B" (type "A" hides it: a pixel never sees itself)."""
+    it, plus the centre itself for type "B" (type "A" hides it: a pixel never sees itself).
+    mask_type None: every position."""
     c = kernel_size // 2
+    if mask_type is None:
+        return list(np.ndindex(kernel_size, kernel_size))
     return [(i, j) for i in range(c + 1) for j in range(kernel_size)
             if i < c or j < c or (j == c and mask_type == "B")]
 
@@ -839,8 +842,7 @@ def causal_taps(kernel_size, mask_type):
 def causal_mask(kernel_size, mask_type):
     """The mask as a (kernel_size, kernel_size) array of 0 and 1 (mask_type None: all 1)."""
     mask = np.zeros((kernel_size, kernel_size), np.float32)
-    taps = causal_taps(kernel_size, mask_type) if mask_type else np.ndindex(kernel_size, kernel_size)
-    for i, j in taps:
+    for i, j in causal_taps(kernel_size, mask_type):
         mask[i, j] = 1
     return mask
 
@@ -879,7 +881,7 @@ def pixelcnn_logits(ops, conv, w, x, layers):
 def keras_masked_conv(x, kernel, bias, kernel_size, mask_type):
     """The masked convolution in keras.ops: the kernel times its mask, padded to keep the size."""
     ops = get_keras().ops
-    if kernel_size > 1:
+    if mask_type is not None and kernel_size > 1:
         kernel = ops.multiply(kernel, causal_mask(kernel_size, mask_type)[:, :, None, None])
     return ops.conv(x, kernel, padding="same") + bias
 
@@ -890,13 +892,13 @@ def numpy_masked_conv(x, kernel, bias, kernel_size, mask_type):
     shifted copy of x (zero beyond the image), side by side in one matrix product; the
     masked positions are never read."""
     b, h, w, c = x.shape
-    taps = causal_taps(kernel_size, mask_type) if mask_type else [(0, 0)]
+    taps = causal_taps(kernel_size, mask_type)
     if kernel_size > 1:
         k = kernel_size // 2
         cols = np.zeros((b, h, w, len(taps), c), np.float32)
         for t, (i, j) in enumerate(taps):               # input (y + i - k, x + j - k)
-            y0, x0, x1 = max(k - i, 0), max(k - j, 0), min(w, w + k - j)
-            cols[:, y0:, x0:x1, t] = x[:, y0 + i - k:h + i - k, x0 + j - k:x1 + j - k]
+            y0, y1, x0, x1 = max(k - i, 0), min(h, h + k - i), max(k - j, 0), min(w, w + k - j)
+            cols[:, y0:y1, x0:x1, t] = x[:, y0 + i - k:y1 + i - k, x0 + j - k:x1 + j - k]
         x = cols
     kept = kernel[tuple(np.array(taps).T)] if kernel_size > 1 else kernel[0, 0]
     return (x.reshape(-1, len(taps) * c) @ kept.reshape(len(taps) * c, -1) + bias).reshape(b, h, w, -1)

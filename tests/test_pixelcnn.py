@@ -1,7 +1,6 @@
 """The PixelCNN family: its masks hide exactly what they must, its sampler's
 probabilities are the full network's, its files round-trip (also into another Keras
 backend), and a tiny run trains, samples and classifies, through util and the scripts."""
-import dataclasses
 import json
 import os
 import subprocess
@@ -173,3 +172,15 @@ def test_the_scripts_run_the_pixelcnn_profile(tmp_path, monkeypatch, fake_mnist_
     out = capsys.readouterr().out
     assert "family=pixelcnn" in out and "Classification accuracy on a test set: " in out
     assert os.path.getsize(tmp_path / "g.png") > 0
+
+
+@pytest.mark.parametrize("kernel_size,mask_type", [(7, "A"), (3, "B"), (3, None), (1, "B")])
+def test_the_numpy_masked_convolution_is_keras_conv_with_the_masked_kernel(kernel_size, mask_type):
+    rng = np.random.default_rng(kernel_size)
+    x = rng.normal(size=(3, 10, 10, 5)).astype(np.float32)
+    kernel = rng.normal(size=(kernel_size, kernel_size, 5, 4)).astype(np.float32)
+    bias = rng.normal(size=4).astype(np.float32)
+    ops = util.get_keras().ops
+    masked = kernel * util.causal_mask(kernel_size, mask_type)[:, :, None, None]
+    expected = ops.convert_to_numpy(ops.conv(x, masked, padding="same")) + bias
+    np.testing.assert_allclose(util.numpy_masked_conv(x, kernel, bias, kernel_size, mask_type), expected, atol=1e-4)
