@@ -901,7 +901,8 @@ def numpy_masked_conv(x, kernel, bias, kernel_size, mask_type):
             cols[:, y0:y1, x0:x1, t] = x[:, y0 + i - k:y1 + i - k, x0 + j - k:x1 + j - k]
         x = cols
     kept = kernel[tuple(np.array(taps).T)] if kernel_size > 1 else kernel[0, 0]
-    return (x.reshape(-1, len(taps) * c) @ kept.reshape(len(taps) * c, -1) + bias).reshape(b, h, w, -1)
+    y = x.reshape(-1, len(taps) * c) @ kept.reshape(len(taps) * c, -1) + bias
+    return y.reshape(b, h, w, kernel.shape[-1])                     # b may be 0
 
 
 class _NumpyOps:

@@ -85,6 +85,9 @@ def test_the_samplers_probabilities_are_the_full_networks():
     ll = np.log(np.take_along_axis(steps, levels.reshape(4, -1, 1), -1)[..., 0]).sum(1)
     np.testing.assert_allclose(net.log_likelihoods(levels, chunk=3, workers=2), ll, rtol=1e-6)
     np.testing.assert_allclose(util.PixelNet.log_likelihoods(net, levels), ll, rtol=1e-6)
+    # no images at all (a mixture's member that draws none): empty results, no error
+    assert util.sample([net], 0, np.random.default_rng(0)).shape == (0, 10, 10)
+    assert net.log_likelihoods(np.zeros((0, 10, 10), np.int64)).shape == (0,)
 
 
 def test_a_saved_model_round_trips(tmp_path):
