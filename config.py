@@ -17,8 +17,8 @@ family = "gru"                      # model family (util.FAMILIES): "gru", one G
                                     # "pixelcnn", a PixelCNN of masked convolutions
 gru_units = 256                     # width of the GRU layer
 pixelcnn_filters = 64               # PixelCNN: width of its convolutions (the blocks' middle:
-                                    # half); the walkthrough's 128 at 28x28 classifies 10x10
-                                    # images 3x slower than a GRU(256) on this CPU
+                                    # half); the walkthrough's 128 (at 28x28) classifies 10x10
+                                    # images about 1.7x slower than a GRU(256) on this CPU
 pixelcnn_blocks = 6                 # PixelCNN: residual blocks (1x1, 3x3 mask B, 1x1)
 ensemble = 1                        # models per digit (seeds seed, seed+1, ...); more than
                                     # one are an equal mixture

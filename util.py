@@ -6,8 +6,8 @@ functions that need them.
 One run's settings are one frozen value (Settings), built from config.py and a profile
 by settings_for() and passed down; nothing here reads config.py after that. A model
 family (FAMILIES: the GRU, and the PixelCNN) is one class: its saved Keras form, its
-weight layout, its side-by-side training graph and its numpy inference. Model files carry the
-settings they were trained with. Model code uses only keras, keras.ops and numpy, so it
+weight layout, its side-by-side training graph and its numpy inference. Model files
+carry the settings they were trained with. Model code uses only keras, keras.ops and numpy, so it
 runs under any Keras 3 backend (KERAS_BACKEND=tensorflow, jax or torch).
 """
 import dataclasses
@@ -965,8 +965,13 @@ class PixelCNNFamily:
     Net = NumpyPixelCNN
 
     @staticmethod
+    def layers(s):
+        """pixelcnn_layers of settings s."""
+        return pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels)
+
+    @staticmethod
     def weight_layout(s):
-        return [shape for name, k, mask, cin, cout in pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels)
+        return [shape for name, k, mask, cin, cout in PixelCNNFamily.layers(s)
                 for shape in (((k, k, cin, cout), "glorot_uniform"), ((cout,), "zeros"))]
 
     @staticmethod
@@ -974,7 +979,7 @@ class PixelCNNFamily:
         keras = get_keras()
         inputs = x = keras.Input((s.target_size, s.target_size, s.levels), name="onehot_image")
         block_input = None
-        for name, k, mask, _, width in pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels):
+        for name, k, mask, _, width in PixelCNNFamily.layers(s):
             last = name == "logits"
             kwargs = dict(filters=width, kernel_size=k, padding="same", name=name,
                           activation="softmax" if last else "relu")
@@ -989,7 +994,7 @@ class PixelCNNFamily:
     def forward(ops, w, pixels, s):
         """The training graph: pixels (B, G, T) -> logits (B, G, T, levels), G models side
         by side, each a chain of keras.ops.conv on its own column."""
-        layers = pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels)
+        layers = PixelCNNFamily.layers(s)
         images = ops.reshape(ops.one_hot(pixels, s.levels), (-1, pixels.shape[1], s.target_size, s.target_size,
                                                               s.levels))
         return ops.stack([ops.reshape(pixelcnn_logits(ops, keras_masked_conv, [v[g] for v in w], images[:, g], layers),
@@ -1035,8 +1040,8 @@ _masked_conv2d = None
 
 
 def masked_conv2d_class():
-    """MaskedConv2D, the Keras layer class of PixelCNN's masked convolution (made once, on first use,
-    so that importing util needs no Keras); registered for serialization as
+    """MaskedConv2D, the Keras layer class of PixelCNN's masked convolution, made once on
+    first use (importing util needs no Keras) and registered for serialization as
     "gru_mnist>MaskedConv2D", so a saved model loads wherever util is imported."""
     global _masked_conv2d
     if _masked_conv2d is None:
