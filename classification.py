@@ -24,22 +24,18 @@ def build_parser(s):
     p.add_argument("--num_images", type=util.positive_int, default=s.classify_num_images,
                    help=f"test images to classify, from the first (default {s.classify_num_images}; "
                         "the test set has 10000)")
-    p.add_argument("--uniform_priors", type=util.str2bool, nargs="?", const=True, default=False,
-                   metavar="{True,False}",
-                   help="equal priors p(k) = 1/10 (the tutorial's variant) instead of the training "
-                        "shares (default False)")
+    util.add_bool_flag(p, "--uniform_priors", False, "equal priors p(k) = 1/10 (the tutorial's variant) "
+                                                      "instead of the training shares")
     p.add_argument("--test_shifts", type=int, choices=range(0, 4), default=s.test_shifts,
                    help="p(x | k) as the equal mixture over the shifts of the 28x28 image by up to this "
                         f"many pixels; 0: the image as it is (default {s.test_shifts})")
-    p.add_argument("--nll", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
-                   help="also report each model's negative log-likelihood of each digit's test "
-                        "images, in bits per pixel (default False)")
-    p.add_argument("--json", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
-                   help="print one JSON object with all results instead of text (default False)")
+    util.add_bool_flag(p, "--nll", False, "also report each model's negative log-likelihood of each digit's "
+                                          "test images, in bits per pixel")
+    util.add_bool_flag(p, "--json", False, "print one JSON object with all results instead of text")
     p.add_argument("--confusion_output", default=None,
                    help="PNG of the confusion matrix (default generated/confusion_matrix.png; 'none' to skip)")
     p.add_argument("--models_dir", default=None, help=f"folder of the model files (default: the profile's, {s.models_dir})")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    util.add_bool_flag(p, "--quiet", False, "no progress bar")
     return p
 
 
@@ -58,7 +54,8 @@ def confusion_output(s, args):
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
     s = dataclasses.replace(s, test_shifts=args.test_shifts, models_dir=util.models_dir_flag(s, args.models_dir))
-    util.print_settings(s, args, stream=sys.stderr if args.json else sys.stdout)
+    util.print_settings(s, args, ["models_dir", "mix", "ensemble", "test_shifts", "classify_chunk",
+                                  "classify_workers"])
     out = confusion_output(s, args)
     start = time.time()
     data = util.load_mnist()

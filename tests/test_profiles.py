@@ -52,7 +52,7 @@ def test_scripts_train_and_use_an_ensemble_profile(script_env, tmp_path):
     assert util.read_meta(os.path.join(models, "model_4.keras"))["seed"] == 0
     cls = run("classification.py", "--profile=ensemble", "--num_images=12", f"--models_dir={models}",
               "--confusion_output=none", env=script_env)
-    assert "profile=ensemble" in cls.stdout and "ensemble=2" in cls.stdout
+    assert "profile=ensemble" in cls.stderr and "ensemble=2" in cls.stderr
     assert "Classification accuracy on a test set: 0." in cls.stdout
     png = str(tmp_path / "s.png")
     run("generate_mnist.py", "--profile=ensemble", "--digit=all", f"--models_dir={models}",

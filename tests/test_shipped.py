@@ -10,6 +10,9 @@ import pytest
 from PIL import Image
 
 import util
+from conftest import ROOT
+
+DOCS = os.path.join(ROOT, "docs")          # the README's pictures (benchmarks/pictures.py)
 
 
 # the profiles with shipped models of their own; "mix" mixes two of them
@@ -48,6 +51,6 @@ def test_shipped_models_classify_real_test_images(profile, n):
 
 def test_shipped_grids_are_160_pixel_pngs():
     for d in range(10):
-        image = Image.open(os.path.join(util.settings_for().generated_dir, f"samples_of_{d}.png"))
+        image = Image.open(os.path.join(DOCS, f"samples_of_{d}.png"))
         assert image.size == (160, 160)
         assert np.asarray(image).max() == 255     # the brightest level is white, not wrapped
