@@ -26,9 +26,12 @@ def build_parser(s):
                         "the test set has 10000)")
     util.add_bool_flag(p, "--uniform_priors", False, "equal priors p(k) = 1/10 (the tutorial's variant) "
                                                       "instead of the training shares")
-    p.add_argument("--test_shifts", type=int, choices=range(0, 4), default=s.test_shifts,
+    p.add_argument("--test_shifts", type=util.shift_radius, default=s.test_shifts,
                    help="p(x | k) as the equal mixture over the shifts of the 28x28 image by up to this "
                         f"many pixels; 0: the image as it is (default {s.test_shifts})")
+    p.add_argument("--test_rotations", type=util.angles, default=s.test_rotations,
+                   help="rotations of the 28x28 image (degrees besides 0, e.g. -10,10; 'none') in that "
+                        f"mixture, each with every shift (default {','.join(map(str, s.test_rotations)) or 'none'})")
     util.add_bool_flag(p, "--nll", False, "also report each model's negative log-likelihood of each digit's "
                                           "test images, in bits per pixel")
     util.add_bool_flag(p, "--json", False, "print one JSON object with all results instead of text")
@@ -53,9 +56,10 @@ def confusion_output(s, args):
 
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
-    s = dataclasses.replace(s, test_shifts=args.test_shifts, models_dir=util.models_dir_flag(s, args.models_dir))
-    util.print_settings(s, args, ["models_dir", "mix", "ensemble", "test_shifts", "classify_chunk",
-                                  "classify_workers"])
+    s = dataclasses.replace(s, test_shifts=args.test_shifts, test_rotations=args.test_rotations,
+                            models_dir=util.models_dir_flag(s, args.models_dir))
+    util.print_settings(s, args, ["models_dir", "mix", "ensemble", "test_shifts", "test_rotations",
+                                  "classify_chunk", "classify_workers"])
     out = confusion_output(s, args)
     start = time.time()
     data = util.load_mnist()
@@ -63,7 +67,7 @@ def main(argv=None):
         print(f"note: the test set has {len(data['x_test'])} images; classifying them all", file=sys.stderr)
     images, labels = data["x_test"][:args.num_images], data["y_test"][:args.num_images]
     models = util.load_models(s)
-    copies = util.classifier_inputs(images, models, s.test_shifts)
+    copies = util.classifier_inputs(images, models, util.latents(s.test_shifts, s.test_rotations))
     compute = time.time()
     progress = not args.quiet and sys.stderr.isatty()
     loglik = np.stack([util.digit_log_likelihoods(members, copies, s.classify_chunk, s.classify_workers)

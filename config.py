@@ -55,6 +55,8 @@ classify_workers = os.cpu_count() or 1  # threads sharing the chunks (one BLAS t
 test_shifts = 0                     # p(x | k) is the equal mixture over the (2s+1)^2 shifts of
                                     # the 28x28 image by up to s pixels (the shift is a latent
                                     # variable: still a generative model); 0: the image as it is
+test_rotations = ()                 # a second latent: rotations of the 28x28 image (degrees,
+                                    # besides 0) in the mixture, each with every shift
 
 # --- profiles (--profile NAME on every script) -------------------------------------
 # A profile overrides some of the constants above. Each starts from this file's own
@@ -77,6 +79,9 @@ profiles = {
                                     # on shifted images like "shift", classified without shifts
     "families": {"mix": ("shift", "pixelcnn"), "test_shifts": 1},   # the shift profile's GRUs
                                     # and the PixelCNNs, each over the 9 shifts: 18 terms per digit
+    "rotate": {"mix": ("shift",), "test_shifts": 1, "test_rotations": (-10, 10)},   # the shift
+                                    # profile's models, the 9 shifts each also rotated by 10
+                                    # degrees either way: a second latent, 27 terms per digit
 }
 best_profile = "shift"              # the most accurate profile on held-out training images
 

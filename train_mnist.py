@@ -61,7 +61,8 @@ def make_jobs(s, args, data):
         if args.resume and util.finished_with(path, s, job):
             print(f"digit {digit}: {path} is already trained with these settings, kept")
             continue
-        jobs.append(dict(job, levels=util.preprocess_shifted(images, s.train_shifts, s.target_size, s.max_intensity)))
+        jobs.append(dict(job, levels=util.preprocess_transformed(images, util.latents(s.train_shifts), s.target_size,
+                                                                 s.max_intensity)))
     return jobs
 
 

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from pixelbayes import training  # noqa: E402
 import util  # noqa: E402
 
 S = util.settings_for()      # the default profile's settings: the shipped models' recipe
@@ -101,7 +102,7 @@ def tutorial_classify(models, images):
 def training_rates(per_digit, batch_size=32, rounds=3):
     """Training images/s of three graphs on the same images, after a first epoch each
     (graph building): Keras' GRU layer and fit, one model at a time (the tutorial's way);
-    ours (util.build_group_model, as train_models runs it) with one model, and with all
+    ours (training.build_group_model, as train_models runs it) with one model, and with all
     ten digits' models side by side. Epochs of the three alternate, and each keeps its
     fastest, so that a machine whose speed drifts treats them alike."""
     keras = util.get_keras()
@@ -112,9 +113,9 @@ def training_rates(per_digit, batch_size=32, rounds=3):
     runs = {"keras": (single, x1, y1, len(per_digit[0]))}
     for groups in (1, 10):
         y = np.stack([lv.reshape(len(lv), -1) for lv in per_digit[:groups]], 1).astype(np.int32)
-        model = util.build_group_model(S, groups)
+        model = training.build_group_model(S, groups)
         model.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0),
-                      lambda t, logits: ops.sum(util.pixel_nats(logits, t), axis=1))
+                      lambda t, logits: ops.sum(training.pixel_nats(logits, t), axis=1))
         runs[groups] = (model, y, y, y.shape[0] * groups)
     best = {}
     for r in range(rounds + 1):

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+from pixelbayes import training  # noqa: E402
 import util  # noqa: E402
 from bench import best_of, run_process  # noqa: E402
 
@@ -32,9 +33,9 @@ def training_rates(settings, per_digit, batch_size=32, rounds=2):
     y = np.stack([lv.reshape(len(lv), -1) for lv in per_digit], 1).astype(np.int32)
     graphs = []
     for s in settings:
-        model = util.build_group_model(s, len(per_digit))
+        model = training.build_group_model(s, len(per_digit))
         model.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0),
-                      lambda t, logits: keras.ops.sum(util.pixel_nats(logits, t), axis=1))
+                      lambda t, logits: keras.ops.sum(training.pixel_nats(logits, t), axis=1))
         graphs.append(model)
     best = [0.0] * len(settings)
     for r in range(rounds + 1):

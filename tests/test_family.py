@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 import config
+from pixelbayes.families import base
+from pixelbayes import training
 import util
 from conftest import small
 
 
-class MarkovNet(util.PixelNet):
+class MarkovNet(base.PixelNet):
     def __init__(self, weights, settings, meta=None):
         super().__init__(settings, meta)
         self.table, self.bias = [np.asarray(w, np.float32) for w in weights]
@@ -58,6 +60,10 @@ class MarkovFamily:
     def accepts(layers):
         return [l["class_name"] for l in layers if l["class_name"] != "InputLayer"] == ["Dense"]
 
+    @staticmethod
+    def custom_objects():
+        return {}
+
 
 @pytest.fixture
 def markov(monkeypatch):
@@ -94,7 +100,7 @@ def test_a_new_family_trains_samples_and_classifies_through_the_interface(markov
     rows, columns = (util.sample([net], 50, np.random.default_rng(0)) for net in nets)
     assert self_transitions(rows) > 0.5 > 0.25 > self_transitions(columns)   # each draws its own kind
     # the stepwise log-probabilities equal the training graph's softmax (same weights)
-    graph = util.build_group_model(markov, 1)
+    graph = training.build_group_model(markov, 1)
     for var, value in zip(graph.get_layer("side_by_side").per_model[0], [nets[1].table, nets[1].bias]):
         var.assign(value)
     y = test[:4].reshape(4, 1, 100).astype(np.int32)

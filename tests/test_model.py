@@ -6,6 +6,9 @@ import zipfile
 import numpy as np
 import pytest
 
+from pixelbayes.families import base
+from pixelbayes import training
+from pixelbayes import modelfiles
 import util
 from conftest import sequences, small, stepwise_probabilities
 
@@ -35,7 +38,7 @@ def model():
 
 
 def net_of(model):
-    return util.NumpyGRU(model.get_weights(), S32.record())
+    return util.NumpyGRU(model.get_weights(), S32.model())
 
 
 def test_stepwise_probabilities_equal_the_full_sequence_model(model):
@@ -58,7 +61,7 @@ def test_log_likelihood_equals_log_of_product_of_probabilities(model):
     np.testing.assert_allclose(net.log_likelihoods(levels, chunk=2), np.log(product), rtol=1e-5)
     # the GRU's fast path (shared prefixes, chunks, threads) equals the generic stepwise one
     np.testing.assert_allclose(net.log_likelihoods(levels, chunk=2, workers=2),
-                               util.PixelNet.log_likelihoods(net, levels), rtol=1e-6)
+                               base.PixelNet.log_likelihoods(net, levels), rtol=1e-6)
 
 
 def test_log_helpers_equal_the_plain_formulas():
@@ -149,7 +152,7 @@ def test_tutorial_h5_model_loads(model, tmp_path):
     path = str(tmp_path / "model_2.h5")
     model.save(path)
     net = util.load_net(path, digit=2, settings=S32)
-    assert net.levels == 7 and net.settings["gru_units"] == 32
+    assert net.levels == 7 and net.settings.gru_units == 32
     np.testing.assert_array_equal(net.recurrent, net_of(model).recurrent)
 
 
@@ -161,7 +164,7 @@ def test_files_of_the_first_format_load_with_their_settings(model, tmp_path):
                 clipnorm=1.0, seed=0, history=[])
     with zipfile.ZipFile(path) as z:
         entries = {n: z.read(n) for n in z.namelist()}
-    entries[util.META_NAME] = __import__("json").dumps(flat)
+    entries[modelfiles.META_NAME] = __import__("json").dumps(flat)
     with zipfile.ZipFile(path, "w") as z:
         for name, blob in entries.items():
             z.writestr(name, blob)
@@ -206,7 +209,7 @@ def test_direct_file_reading_equals_keras_loading(model, tmp_path):
     path = save(model, tmp_path / "model_6.keras", 6)
     direct = util.load_net(path, digit=6)
     weights, _ = GRU.from_keras_model(util.get_keras().models.load_model(path, compile=False), S32)
-    via_keras = util.NumpyGRU(weights, S32.record())
+    via_keras = util.NumpyGRU(weights, S32.model())
     for name in ("rows_zr", "rows_n", "recurrent", "recurrent_bias_n", "dense_w", "dense_b"):
         assert np.array_equal(getattr(direct, name), getattr(via_keras, name)), name
     open(path, "wb").write(open(path, "rb").read()[:1000])
@@ -220,13 +223,13 @@ def test_side_by_side_training_graph_computes_each_model_and_its_loss(model):
     ops = util.get_keras().ops
     rng = np.random.default_rng(3)
     others = [model.get_weights(), [rng.normal(0, 0.6, w.shape).astype("float32") for w in model.get_weights()]]
-    grouped = util.build_group_model(S32, 2)
+    grouped = training.build_group_model(S32, 2)
     for g, weights in enumerate(others):
         for var, value in zip(grouped.get_layer("side_by_side").per_model[g], weights):
             var.assign(value)
     levels = rng.integers(0, 7, (4, 2, 100))
     logits = ops.convert_to_numpy(grouped(levels.astype("int32")))
-    nats = ops.convert_to_numpy(util.pixel_nats(logits, levels))
+    nats = ops.convert_to_numpy(training.pixel_nats(logits, levels))
     keras_loss = util.get_keras().losses.CategoricalCrossentropy(reduction=None)
     for g, weights in enumerate(others):
         single = GRU.keras_model(S32)
@@ -236,7 +239,7 @@ def test_side_by_side_training_graph_computes_each_model_and_its_loss(model):
         np.testing.assert_allclose(ops.convert_to_numpy(ops.softmax(logits[:, g])), probs[:, :100], atol=ATOL)
         per_pixel = ops.convert_to_numpy(keras_loss(target[:, :100], probs[:, :100])).mean(1)
         np.testing.assert_allclose(nats[:, g], per_pixel, rtol=1e-4)
-        np.testing.assert_array_equal(util.model_weights(grouped, g)[1], weights[1])
+        np.testing.assert_array_equal(training.model_weights(grouped, g)[1], weights[1])
 
 
 def test_mixture_likelihood_is_the_mean_of_the_members_likelihoods(model):

@@ -10,6 +10,10 @@ import numpy as np
 import pytest
 
 import config
+from pixelbayes.families import pixelcnn
+from pixelbayes.families import base
+from pixelbayes import training
+from pixelbayes import modelfiles
 import util
 from conftest import ROOT, small, stepwise_probabilities
 from test_family import self_transitions, stripes
@@ -25,7 +29,7 @@ def random_net(settings, seed=0):
     rng = np.random.default_rng(seed)
     weights = [w + rng.normal(0, 0.1, w.shape).astype(np.float32)
                for w in util.PixelCNNFamily.keras_model(settings).get_weights()]
-    return util.NumpyPixelCNN(weights, settings.record()), weights
+    return util.NumpyPixelCNN(weights, settings.model()), weights
 
 
 def keras_probabilities(weights, settings, levels):
@@ -38,7 +42,7 @@ def keras_probabilities(weights, settings, levels):
 
 def graph_log_probabilities(weights, settings, levels):
     """The side-by-side training graph's log-softmax, the same weights in both columns."""
-    graph = util.build_group_model(settings, 2)
+    graph = training.build_group_model(settings, 2)
     for g in range(2):
         for var, value in zip(graph.get_layer("side_by_side").per_model[g], weights):
             var.assign(value)
@@ -49,11 +53,11 @@ def graph_log_probabilities(weights, settings, levels):
 
 
 def test_the_masks_keep_the_rows_above_and_the_pixels_to_the_left():
-    a, b = util.causal_mask(7, "A"), util.causal_mask(3, "B")
+    a, b = pixelcnn.causal_mask(7, "A"), pixelcnn.causal_mask(3, "B")
     assert a.sum() == 3 * 7 + 3 and a[3, 3] == 0 and a[:3].all() and a[3, :3].all() and not a[3, 4:].any()
     assert not a[4:].any()
     np.testing.assert_array_equal(b, [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
-    assert util.causal_mask(1, "B").sum() == 1 and util.causal_mask(1, "A").sum() == 0
+    assert pixelcnn.causal_mask(1, "B").sum() == 1 and pixelcnn.causal_mask(1, "A").sum() == 0
 
 
 def reach(layers, size=10):
@@ -66,7 +70,7 @@ def reach(layers, size=10):
     x = np.zeros((size * size, size, size, layers[0][3]), np.float32)
     t = np.arange(size * size)
     x[t, t // size, t % size] = 1
-    out = util.pixelcnn_logits(util._NumpyOps, util.numpy_masked_conv, ones, x, layers)
+    out = pixelcnn.pixelcnn_logits(pixelcnn._NumpyOps, pixelcnn.numpy_masked_conv, ones, x, layers)
     return out.reshape(size * size, size * size, -1).max(-1) > 0
 
 
@@ -103,7 +107,7 @@ def test_the_samplers_probabilities_are_the_full_networks():
     np.testing.assert_allclose(np.log(steps), graph_log_probabilities(weights, s, levels), atol=2e-5)
     ll = np.log(np.take_along_axis(steps, levels.reshape(4, -1, 1), -1)[..., 0]).sum(1)
     np.testing.assert_allclose(net.log_likelihoods(levels, chunk=3, workers=2), ll, rtol=1e-6)
-    np.testing.assert_allclose(util.PixelNet.log_likelihoods(net, levels), ll, rtol=1e-6)
+    np.testing.assert_allclose(base.PixelNet.log_likelihoods(net, levels), ll, rtol=1e-6)
     # no images at all (a mixture's member that draws none): empty results, no error
     assert util.sample([net], 0, np.random.default_rng(0)).shape == (0, 10, 10)
     assert net.log_likelihoods(np.zeros((0, 10, 10), np.int64)).shape == (0,)
@@ -114,9 +118,9 @@ def test_a_saved_model_round_trips(tmp_path):
     net, weights = random_net(s, seed=5)
     path = str(tmp_path / "model_4.keras")
     util.save_model(path, weights, s, dict(digit=4))
-    assert util._read_weights(path, util.PixelCNNFamily) is not None      # read without Keras
+    assert modelfiles.read_weights(path, util.PixelCNNFamily) is not None      # read without Keras
     loaded = util.load_net(path, digit=4)
-    assert isinstance(loaded, util.NumpyPixelCNN) and loaded.settings == s.record()
+    assert isinstance(loaded, util.NumpyPixelCNN) and loaded.settings == s.model()
     assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, weights))
     model = util.get_keras().models.load_model(path, compile=False)
     assert [l.__class__.__name__ for l in model.layers].count("MaskedConv2D") == 1 + 2 + 2   # A, a B per block, two 1x1 B
@@ -133,9 +137,9 @@ def test_a_file_laid_out_otherwise_loads_through_keras(tmp_path, monkeypatch):
     path = str(tmp_path / "model_0.keras")
     util.save_model(path, weights, s, dict(digit=0))
     monkeypatch.setattr(util.PixelCNNFamily, "file_weights", staticmethod(lambda layers: ["no/such/weights"]))
-    assert util._read_weights(path, util.PixelCNNFamily) is None
+    assert modelfiles.read_weights(path, util.PixelCNNFamily) is None
     net = util.load_net(path, digit=0, settings=s)           # through keras.models.load_model
-    assert net.settings == s.record() and all(np.array_equal(a, b) for a, b in zip(net.weights, weights))
+    assert net.settings == s.model() and all(np.array_equal(a, b) for a, b in zip(net.weights, weights))
 
 
 # Under the other backend, Keras loads the file (util registers MaskedConv2D) and prints
@@ -203,6 +207,6 @@ def test_the_numpy_masked_convolution_is_keras_conv_with_the_masked_kernel(kerne
     kernel = rng.normal(size=(kernel_size, kernel_size, 5, 4)).astype(np.float32)
     bias = rng.normal(size=4).astype(np.float32)
     ops = util.get_keras().ops
-    masked = kernel * util.causal_mask(kernel_size, mask_type)[:, :, None, None]
+    masked = kernel * pixelcnn.causal_mask(kernel_size, mask_type)[:, :, None, None]
     expected = ops.convert_to_numpy(ops.conv(x, masked, padding="same")) + bias
-    np.testing.assert_allclose(util.numpy_masked_conv(x, kernel, bias, kernel_size, mask_type), expected, atol=1e-4)
+    np.testing.assert_allclose(pixelcnn.numpy_masked_conv(x, kernel, bias, kernel_size, mask_type), expected, atol=1e-4)

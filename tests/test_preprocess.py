@@ -3,6 +3,7 @@ from skimage.transform import resize
 from skimage.util import img_as_ubyte
 
 import config
+from pixelbayes import preprocess
 import util
 from conftest import synthetic_digits
 
@@ -20,16 +21,16 @@ def test_batch_preprocess_equals_per_image_loop():
 
 def test_shifts_move_the_image_and_fill_with_background():
     img = np.arange(1, 17, dtype=np.uint8).reshape(1, 4, 4)
-    assert util.shift_grid(1)[4] == (0, 0) and len(util.shift_grid(2)) == 25
-    down_right = util.shift_images(img, 1, 1)[0]
+    assert preprocess.shift_grid(1)[4] == (0, 0) and len(preprocess.shift_grid(2)) == 25
+    down_right = preprocess.shift_images(img, 1, 1)[0]
     assert np.array_equal(down_right[1:, 1:], img[0, :3, :3])
     assert not down_right[0].any() and not down_right[:, 0].any()
-    assert np.array_equal(util.shift_images(img, -1, 0)[0, :3], img[0, 1:])
-    assert np.array_equal(util.shift_images(img, 0, 0), img)
+    assert np.array_equal(preprocess.shift_images(img, -1, 0)[0, :3], img[0, 1:])
+    assert np.array_equal(preprocess.shift_images(img, 0, 0), img)
 
 
 def test_brightest_level_maps_to_255_without_wrapping():
-    out = util.levels_to_uint8(np.arange(7), 6)
+    out = preprocess.levels_to_uint8(np.arange(7), 6)
     assert out[-1] == 255 and out[0] == 0
     assert np.all(np.diff(out.astype(int)) > 0)
 

@@ -5,6 +5,7 @@ import os
 import pytest
 
 import config
+from pixelbayes import modelfiles
 import util
 from test_scripts import run
 
@@ -36,8 +37,8 @@ def test_best_names_a_real_profile_and_unknown_is_refused(monkeypatch):
 
 def test_a_mixture_profile_reads_each_named_profiles_models(monkeypatch, tmp_path):
     mix = util.settings_for("mix")
-    assert [s.profile for s in util.model_sets(mix)] == list(mix.mix) and mix.test_shifts == 1
-    assert [s.models_dir for s in util.model_sets(mix)] == [util.settings_for(n).models_dir for n in mix.mix]
+    assert [s.profile for s in modelfiles.model_sets(mix)] == list(mix.mix) and mix.test_shifts == 1
+    assert [s.models_dir for s in modelfiles.model_sets(mix)] == [util.settings_for(n).models_dir for n in mix.mix]
     with pytest.raises(util.UserError, match="--models_dir does not apply"):
         util.models_dir_flag(mix, str(tmp_path))
 

@@ -75,7 +75,7 @@ def test_augmented_training_takes_shifted_copies_and_holds_out_the_unshifted(tmp
     """With train_shifts=1 each job holds 9 copies of its images; every step takes one
     copy per image, drawn anew each epoch, and held-out images are the unshifted copy."""
     images = np.clip(np.random.default_rng(0).integers(0, 255, (12, 28, 28)), 0, 255).astype(np.uint8)
-    copies = util.preprocess_shifted(images, 1, 10, 6)
+    copies = util.preprocess_transformed(images, util.latents(1), 10, 6)
     assert copies.shape == (9, 12, 10, 10) and np.array_equal(copies[4], levels_of(images))
     s = small(train_shifts=1, epochs=2, validation_fraction=0.25, batch_size=4)
     seen = []

@@ -1,0 +1,154 @@
+"""The scripts' command line: argparse types, the shared flags, the settings line printed
+once, and run_main, which turns a UserError or Ctrl-C into one line and an exit status."""
+import argparse
+import dataclasses
+import math
+import os
+import sys
+import textwrap
+
+from .errors import UserError
+from .families import FAMILIES
+from .preprocess import MAX_SHIFT
+from .settings import Settings, profile_names, settings_for
+
+
+def str2bool(text):
+    """argparse type for booleans: True/False/1/0 (any case); anything else is an error."""
+    value = {"true": True, "1": True, "false": False, "0": False}.get(str(text).strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected True, False, 1 or 0, got {text!r}")
+    return value
+
+
+def _number(text, kind, ok, expected):
+    """Parse text with kind (int or float); an argparse error unless ok(value)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """argparse type for a whole number >= 1."""
+    return _number(text, int, lambda v: v >= 1, "a whole number >= 1")
+
+
+def positive_float(text):
+    """argparse type for a number > 0."""
+    return _number(text, float, lambda v: v > 0 and math.isfinite(v), "a number > 0")
+
+
+def non_negative_float(text):
+    """argparse type for a number >= 0."""
+    return _number(text, float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
+
+
+def fraction(text):
+    """argparse type for a number in [0, 1)."""
+    return _number(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def digit_arg(text):
+    """argparse type for a digit 0..9."""
+    if str(text).strip() not in [str(d) for d in range(10)]:
+        raise argparse.ArgumentTypeError(f"expected a digit 0..9, got {text!r}")
+    return int(text)
+
+
+def shift_radius(text):
+    """argparse type for a shift radius: a whole number from 0 to preprocess.MAX_SHIFT."""
+    return _number(text, int, lambda v: 0 <= v <= MAX_SHIFT, f"a whole number from 0 to {MAX_SHIFT}")
+
+
+def angles(text):
+    """argparse type for rotations in degrees besides 0: a comma-separated list, or none."""
+    words = [w for w in str(text).replace(" ", "").split(",") if w and w.lower() != "none"]
+    try:
+        values = tuple(sorted({float(w) for w in words}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected degrees separated by commas, or none, got {text!r}") from None
+    if any(not math.isfinite(v) or v == 0 or abs(v) > 45 for v in values):
+        raise argparse.ArgumentTypeError(f"expected angles from -45 to 45 degrees other than 0, got {text!r}")
+    return values
+
+
+def add_profile_flag(parser, default):
+    """--profile, whose choices are config.profiles' names and 'best'."""
+    parser.add_argument("--profile", choices=profile_names(), default=default,
+                        help="named settings from config.profiles; 'best' is the most accurate "
+                             f"profile with shipped models (default {default})")
+
+
+def parse_flags(build_parser, argv=None):
+    """A script's flags: --profile first, as the profile's settings are the other flags'
+    defaults; then build_parser(settings) parses everything. Returns (settings, args)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    add_profile_flag(pre, None)
+    name = pre.parse_known_args(argv)[0].profile
+    settings = settings_for(name)
+    parser = build_parser(settings)
+    add_profile_flag(parser, settings.default_profile)
+    return settings, parser.parse_args(argv)
+
+
+def models_dir_flag(settings, models_dir):
+    """The models folder a script uses: its --models_dir flag, else the profile's. A
+    mixture of profiles reads each profile's own folder, so it takes no flag."""
+    if models_dir and settings.mix:
+        raise UserError(f"profile {settings.profile} mixes the models of {', '.join(settings.mix)} "
+                        "from their own folders; --models_dir does not apply")
+    return models_dir or settings.models_dir
+
+
+def without_profile(argv):
+    """argv less its --profile flag (--profile=NAME or --profile NAME)."""
+    out, skip = [], False
+    for a in argv:
+        if not skip and not a.startswith("--profile"):
+            out.append(a)
+        skip = a == "--profile"
+    return out
+
+
+def add_bool_flag(parser, name, default, help):
+    """A boolean flag that takes True, False, 1 or 0 (any case), or stands alone for True:
+    --quiet, --quiet=True and --quiet=1 are the same."""
+    parser.add_argument(name, type=str2bool, nargs="?", const=True, default=default, metavar="{True,False}",
+                        help=f"{help} (default {default})")
+
+
+def print_settings(settings, args, used, stream=None):
+    """Print once, on stderr, what the script uses: the named Settings fields (a family's
+    own fields with "family") and the script's own flags; results stay on stdout."""
+    shown = {"profile": settings.profile}
+    for name in used:
+        if name == "mix" and not settings.mix:
+            continue
+        shown[name] = getattr(settings, name)
+        if name == "family" and settings.family in FAMILIES:
+            shown.update((f, getattr(settings, f)) for f in FAMILIES[settings.family].fields)
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    shown.update((k, v) for k, v in vars(args).items() if k not in shown and k not in fields)
+    text = "settings: " + " ".join(f"{k}={v}" for k, v in shown.items())
+    print(textwrap.fill(text, width=100, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False),
+          file=stream or sys.stderr)
+
+
+def run_main(main):
+    """Run a script's main(): UserError and Ctrl-C become one line and a non-zero exit."""
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:             # e.g. `| head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+

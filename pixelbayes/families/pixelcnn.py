@@ -1,0 +1,255 @@
+"""Family "pixelcnn": the PixelCNN of van den Oord et al. (2016) as the Keras code
+example builds it, with a softmax over the levels at every pixel. Its wiring
+(pixelcnn_logits) is written once and runs on keras.ops.conv in training and on a numpy
+masked convolution in inference."""
+import numpy as np
+
+from ..backend import get_keras
+from ..numerics import log_softmax, map_chunks
+from .base import PixelNet
+
+
+def causal_taps(kernel_size, mask_type):
+    """The (row, column) positions of a kernel_size x kernel_size kernel that a PixelCNN
+    mask keeps: every row above the centre and, in the centre row, the positions left of
+    it, plus the centre itself for type "B" (type "A" hides it: a pixel never sees itself).
+    mask_type None: every position."""
+    c = kernel_size // 2
+    if mask_type is None:
+        return list(np.ndindex(kernel_size, kernel_size))
+    return [(i, j) for i in range(c + 1) for j in range(kernel_size)
+            if i < c or j < c or (j == c and mask_type == "B")]
+
+
+def causal_mask(kernel_size, mask_type):
+    """The mask as a (kernel_size, kernel_size) array of 0 and 1 (mask_type None: all 1)."""
+    mask = np.zeros((kernel_size, kernel_size), np.float32)
+    for i, j in causal_taps(kernel_size, mask_type):
+        mask[i, j] = 1
+    return mask
+
+
+def pixelcnn_layers(filters, blocks, levels):
+    """The PixelCNN's convolutions in order, (name, kernel size, mask type or None, input
+    width, output width); every one but "logits" is followed by a ReLU, and each block's
+    output is added to the block's input: a 7x7 mask-A convolution, `blocks` residual
+    blocks (1x1 halving the width, 3x3 mask B, 1x1 back), two 1x1 mask-B convolutions
+    and a 1x1 convolution to one logit per level."""
+    half = filters // 2
+    layers = [("mask_a", 7, "A", levels, filters)]
+    for b in range(blocks):
+        layers += [(f"block{b}_in", 1, None, filters, half), (f"block{b}_mask_b", 3, "B", half, half),
+                   (f"block{b}_out", 1, None, half, filters)]
+    return layers + [("head0", 1, "B", filters, filters), ("head1", 1, "B", filters, filters),
+                     ("logits", 1, None, filters, levels)]
+
+
+def pixelcnn_logits(ops, conv, w, x, layers):
+    """The PixelCNN's wiring: w the weights of pixelcnn_layers (kernel, bias per layer),
+    x (B, H, W, levels) one-hot images -> logits (B, H, W, levels), those at a pixel
+    computed from the pixels before it. conv(x, kernel, bias, kernel_size, mask_type) is
+    the masked convolution (keras.ops.conv in training, numpy_masked_conv in inference)."""
+    convs = {name: (w[2 * i], w[2 * i + 1], k, mask) for i, (name, k, mask, _, _) in enumerate(layers)}
+
+    def layer(name, x, relu=True):
+        y = conv(x, *convs[name])
+        return ops.relu(y) if relu else y
+    x = layer("mask_a", x)
+    for b in range(sum(name.endswith("_in") for name, *_ in layers)):
+        x = x + layer(f"block{b}_out", layer(f"block{b}_mask_b", layer(f"block{b}_in", x)))
+    return layer("logits", layer("head1", layer("head0", x)), relu=False)
+
+
+def keras_masked_conv(x, kernel, bias, kernel_size, mask_type):
+    """The masked convolution in keras.ops: the kernel times its mask, padded to keep the size."""
+    ops = get_keras().ops
+    if mask_type is not None and kernel_size > 1:
+        kernel = ops.multiply(kernel, causal_mask(kernel_size, mask_type)[:, :, None, None])
+    return ops.conv(x, kernel, padding="same") + bias
+
+
+def numpy_masked_conv(x, kernel, bias, kernel_size, mask_type):
+    """The masked convolution in numpy, padded to keep the size: x (B, H, W, C), kernel
+    (k, k, C, D), bias (D,) -> (B, H, W, D). Each position the mask keeps contributes a
+    shifted copy of x (zero beyond the image), side by side in one matrix product; the
+    masked positions are never read."""
+    b, h, w, c = x.shape
+    taps = causal_taps(kernel_size, mask_type)
+    if kernel_size > 1:
+        k = kernel_size // 2
+        cols = np.zeros((b, h, w, len(taps), c), np.float32)
+        for t, (i, j) in enumerate(taps):               # input (y + i - k, x + j - k)
+            y0, y1, x0, x1 = max(k - i, 0), min(h, h + k - i), max(k - j, 0), min(w, w + k - j)
+            cols[:, y0:y1, x0:x1, t] = x[:, y0 + i - k:y1 + i - k, x0 + j - k:x1 + j - k]
+        x = cols
+    kept = kernel[tuple(np.array(taps).T)] if kernel_size > 1 else kernel[0, 0]
+    y = x.reshape(-1, len(taps) * c) @ kept.reshape(len(taps) * c, -1) + bias
+    return y.reshape(b, h, w, kernel.shape[-1])                     # b may be 0
+
+
+class _NumpyOps:
+    """The one keras.ops function that pixelcnn_logits calls, in numpy."""
+
+    @staticmethod
+    def relu(x):
+        return np.maximum(x, 0, out=x)
+
+
+class NumpyPixelCNN(PixelNet):
+    """The PixelCNN family's trained model in numpy. Sampling state: the canvas drawn so
+    far and the position t; a step writes the pixel just drawn and runs the network once
+    for the whole batch on the rows up to t's (the rows below cannot reach t)."""
+
+    def __init__(self, weights, settings, meta=None):
+        super().__init__(settings, meta)
+        self.layers = pixelcnn_layers(settings.pixelcnn_filters, settings.pixelcnn_blocks, self.levels)
+        self.weights = [np.asarray(v, np.float32) for v in weights]
+
+    def logits(self, levels):
+        """levels (n, rows, W) -> logits (n, rows, W, levels) of each pixel given those before it."""
+        onehot = np.eye(self.levels, dtype=np.float32)[np.asarray(levels)]
+        return pixelcnn_logits(_NumpyOps, numpy_masked_conv, self.weights, onehot, self.layers)
+
+    def start(self, n):
+        return dict(canvas=np.zeros((n, self.target_size, self.target_size), np.intp), t=-1, logits=None)
+
+    def step(self, state, pixels):
+        canvas, t = state["canvas"], state["t"] + 1
+        if pixels is not None:
+            canvas[:, (t - 1) // self.target_size, (t - 1) % self.target_size] = pixels
+        row, col = divmod(t, self.target_size)
+        return dict(canvas=canvas, t=t, logits=self.logits(canvas[:, :row + 1])[:, row, col])
+
+    def log_probs(self, state):
+        return log_softmax(state["logits"].astype(np.float64), axis=1)
+
+    block = 32      # images per pass: their activations stay in a core's cache (this CPU:
+                    # 16 s for 10,000 images x 10 models at 32, 27 s at 512)
+
+    def log_likelihoods(self, levels, chunk=512, workers=1):
+        """One pass of the network per block of images: every pixel's distribution at once.
+        Chunks of images go to the worker threads; each runs its chunk block by block."""
+        flat = np.asarray(levels).astype(np.intp)
+
+        def run_block(seq):
+            logp = log_softmax(self.logits(seq).astype(np.float64), axis=-1)
+            return np.take_along_axis(logp, seq[..., None], -1)[..., 0].reshape(len(seq), -1).sum(1)
+        return map_chunks(lambda seq: map_chunks(run_block, seq, self.block, 1), flat, chunk, workers)
+
+
+class PixelCNNFamily:
+    """Family "pixelcnn": the PixelCNN of van den Oord et al. (2016) as the Keras
+    walkthrough builds it (pixelcnn_layers), on one-hot images, with a softmax over the
+    levels at every pixel. Its saved form uses MaskedConv2D, a Conv2D whose kernel is
+    multiplied by its mask in every call (custom_objects() gives it to Keras for loading)."""
+    name = "pixelcnn"
+    fields = ("pixelcnn_filters", "pixelcnn_blocks")
+    Net = NumpyPixelCNN
+
+    @staticmethod
+    def layers(s):
+        """pixelcnn_layers of settings s."""
+        return pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels)
+
+    @staticmethod
+    def weight_layout(s):
+        return [shape for name, k, mask, cin, cout in PixelCNNFamily.layers(s)
+                for shape in (((k, k, cin, cout), "glorot_uniform"), ((cout,), "zeros"))]
+
+    @staticmethod
+    def keras_model(s):
+        keras = get_keras()
+        inputs = x = keras.Input((s.target_size, s.target_size, s.levels), name="onehot_image")
+        block_input = None
+        for name, k, mask, _, width in PixelCNNFamily.layers(s):
+            last = name == "logits"
+            kwargs = dict(filters=width, kernel_size=k, padding="same", name=name,
+                          activation="softmax" if last else "relu")
+            if name.endswith("_in"):
+                block_input = x
+            x = keras.layers.Conv2D(**kwargs)(x) if mask is None else masked_conv2d_class()(mask_type=mask, **kwargs)(x)
+            if name.endswith("_out"):
+                x = keras.layers.Add(name=name[:-len("_out")] + "_add")([block_input, x])
+        return keras.Model(inputs, x, name="pixelcnn")
+
+    @staticmethod
+    def forward(ops, w, pixels, s):
+        """The training graph: pixels (B, G, T) -> logits (B, G, T, levels), G models side
+        by side, each a chain of keras.ops.conv on its own column."""
+        layers = PixelCNNFamily.layers(s)
+        images = ops.reshape(ops.one_hot(pixels, s.levels), (-1, pixels.shape[1], s.target_size, s.target_size,
+                                                              s.levels))
+        return ops.stack([ops.reshape(pixelcnn_logits(ops, keras_masked_conv, [v[g] for v in w], images[:, g], layers),
+                                      (-1, s.seq_len, s.levels)) for g in range(pixels.shape[1])], axis=1)
+
+    @staticmethod
+    def _convs(layers):
+        return [l for l in layers if l["class_name"] in ("Conv2D", "MaskedConv2D")]
+
+    @staticmethod
+    def accepts(layers):
+        convs = PixelCNNFamily._convs(layers)
+        if len(convs) < 4 or (len(convs) - 4) % 3:
+            return False
+        first = convs[0]["config"]
+        expected = pixelcnn_layers(first["filters"], (len(convs) - 4) // 3, convs[-1]["config"]["filters"])
+        return all(l["config"]["name"] == name and l["config"]["kernel_size"] in ([k, k], (k, k))
+                   and l["config"].get("mask_type") == mask and l["config"]["filters"] == cout
+                   and l["config"]["activation"] == ("softmax" if name == "logits" else "relu")
+                   for l, (name, k, mask, _, cout) in zip(convs, expected))
+
+    @staticmethod
+    def file_weights(layers):
+        """Keras names each layer's weights in the file by its class, counted in layer
+        order: conv2d, conv2d_1, ...; masked_conv2d, masked_conv2d_1, ..."""
+        seen, names = {}, []
+        for l in PixelCNNFamily._convs(layers):
+            base = {"Conv2D": "conv2d", "MaskedConv2D": "masked_conv2d"}[l["class_name"]]
+            n = seen[base] = seen.get(base, -1) + 1
+            names += [f"layers/{base}{f'_{n}' if n else ''}/vars/{i}" for i in (0, 1)]
+        return names
+
+    @staticmethod
+    def from_keras_model(model, fallback):
+        weights = model.get_weights()
+        size, _, levels = model.input_shape[1:]
+        return weights, dict(fallback.record() if fallback.family == "pixelcnn" else {}, family="pixelcnn",
+                             target_size=size, max_intensity=levels - 1, pixelcnn_filters=weights[0].shape[-1],
+                             pixelcnn_blocks=(len(weights) // 2 - 4) // 3)
+
+    @staticmethod
+    def custom_objects():
+        """The Keras classes its saved form needs besides Keras' own: MaskedConv2D."""
+        return {"gru_mnist>MaskedConv2D": masked_conv2d_class()}
+
+
+_masked_conv2d = None
+
+
+def masked_conv2d_class():
+    """MaskedConv2D, the Keras layer class of PixelCNN's masked convolution, made once on
+    first use (importing util needs no Keras) and registered for serialization as
+    "gru_mnist>MaskedConv2D", so a saved model loads wherever util is imported."""
+    global _masked_conv2d
+    if _masked_conv2d is None:
+        keras = get_keras()
+
+        @keras.saving.register_keras_serializable(package="gru_mnist")
+        class MaskedConv2D(keras.layers.Conv2D):
+            """Conv2D whose kernel is multiplied, in every call, by the fixed causal mask
+            of its mask_type ("A" hides the centre pixel and all after it in raster
+            order, "B" shows the centre); the mask is rebuilt from mask_type on loading."""
+
+            def __init__(self, mask_type="B", **kwargs):
+                super().__init__(**kwargs)
+                self.mask_type = mask_type
+                self.mask = causal_mask(self.kernel_size[0], mask_type)[:, :, None, None]
+
+            def convolution_op(self, inputs, kernel):
+                return super().convolution_op(inputs, keras.ops.multiply(kernel, self.mask))
+
+            def get_config(self):
+                return dict(super().get_config(), mask_type=self.mask_type)
+        _masked_conv2d = MaskedConv2D
+    return _masked_conv2d
+

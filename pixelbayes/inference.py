@@ -1,0 +1,85 @@
+"""Inference: drawing new digits (sample) and Bayes' rule (the likelihood of each digit's
+model, a mixture over its members and the latent transforms, plus the priors)."""
+import numpy as np
+
+from .backend import get_keras
+from .numerics import log_mean_exp
+from .preprocess import preprocess_transformed
+
+
+def sample(members, n, rng, temperature=1.0):
+    """Draw n images from one digit's nets: levels (n, target_size, target_size).
+
+    One step per pixel for the whole batch, from the start input; every pixel is drawn
+    from p(pixel | pixels before it) ** (1 / temperature), renormalised. Several nets
+    are an equal mixture: each image comes from one member drawn at random.
+    """
+    if len(members) > 1:
+        member = rng.integers(len(members), size=n)
+        size = members[0].target_size
+        out = np.zeros((n, size, size), np.uint8)
+        for m, net in enumerate(members):
+            out[member == m] = sample([net], int(np.sum(member == m)), rng, temperature)
+        return out
+    net = members[0]
+    state, pixels = net.start(n), None
+    out = np.zeros((n, net.seq_len), np.uint8)
+    for t in range(net.seq_len):
+        state = net.step(state, pixels)
+        logp = net.log_probs(state) / temperature
+        p = np.exp(logp - logp.max(1, keepdims=True))
+        cdf = np.cumsum(p, 1)
+        u = rng.random(n) * cdf[:, -1]
+        pixels = np.minimum((cdf < u[:, None]).sum(1), net.levels - 1)
+        out[:, t] = pixels
+    return out.reshape(n, net.target_size, net.target_size)
+
+
+# =============================================================================
+# Classification
+# =============================================================================
+
+def classifier_inputs(images, models, transforms):
+    """The test images as the models read them: levels (copies, n, size, size), a copy
+    per latent transform (preprocess.latents), at the models' own size and levels."""
+    net = models[0][0]
+    return preprocess_transformed(images, transforms, net.target_size, net.levels - 1)
+
+
+def digit_log_likelihoods(members, copies, chunk=512, workers=1):
+    """log p(x | digit) in nats for each image: the equal mixture over the digit's nets
+    and over the transformed copies (copies, n, size, size) of each image."""
+    terms = np.stack([net.log_likelihoods(levels, chunk, workers) for net in members for levels in copies])
+    return terms[0] if len(terms) == 1 else log_mean_exp(terms, axis=0)
+
+
+def log_priors(train_labels, num_digits=10):
+    """log p(k): each digit's share of the training labels."""
+    counts = np.bincount(np.asarray(train_labels), minlength=num_digits).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(counts / counts.sum())
+
+
+def classify(loglik, priors=None):
+    """argmax_k log p(x | k) + log p(k) over the columns of loglik (n, digits)."""
+    scores = loglik if priors is None else loglik + priors[None, :]
+    return np.argmax(scores, 1)
+
+
+def confusion_matrix(labels, predictions, num_digits=10):
+    m = np.zeros((num_digits, num_digits), np.int64)
+    np.add.at(m, (np.asarray(labels), np.asarray(predictions)), 1)
+    return m
+
+
+def progress_iter(items, label, enabled):
+    """Yield items, with a Keras progress bar on stderr when enabled."""
+    items = list(items)
+    if not enabled:
+        yield from items
+        return
+    bar = get_keras().utils.Progbar(len(items), stateful_metrics=[], unit_name=label)
+    for i, item in enumerate(items):
+        yield item
+        bar.update(i + 1)
+

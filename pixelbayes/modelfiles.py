@@ -1,0 +1,150 @@
+"""Model files: the family's saved Keras form (a plain .keras file, no optimizer) with the
+settings it was trained with and its history in an extra zip entry; read without Keras
+when laid out as we write them."""
+import io
+import json
+import os
+import shlex
+import zipfile
+
+from .backend import get_keras
+from .errors import UserError, one_line
+from .families import FAMILIES, GRUFamily
+from .files import atomic_write
+from .settings import MODEL_FIELDS, TRAINING_FIELDS, ModelSettings, profiles_of_family, settings_for
+
+FORMAT = "gru-mnist/2"
+META_NAME = "gru_mnist.json"
+_LEGACY_NAMES = {"units": "gru_units"}        # format gru-mnist/1 kept its settings flat
+
+
+def model_path(models_dir, digit, member=0):
+    """model_{digit}.keras; member m > 0 of an ensemble: model_{digit}_member{m}.keras."""
+    name = f"model_{digit}.keras" if member == 0 else f"model_{digit}_member{member}.keras"
+    return os.path.join(models_dir, name)
+
+
+def save_model(path, weights, settings, meta):
+    """Save the family's Keras form with these weights (no optimizer) and, as an extra
+    entry of the .keras zip, meta plus the settings record, atomically."""
+    model = FAMILIES[settings.family].keras_model(settings)
+    model.set_weights(weights)
+    record = dict(meta, format=FORMAT, settings=settings.record())
+
+    def write(tmp):
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as z:
+            z.writestr(META_NAME, json.dumps(record, indent=1, sort_keys=True))
+    atomic_write(path, write, suffix=".keras")
+
+
+def read_meta(path):
+    """A model file's metadata, with its settings under "settings" (files of format
+    gru-mnist/1, which kept them flat, are read the same way); None if it has none."""
+    with zipfile.ZipFile(path) as z:
+        if META_NAME not in z.namelist():
+            return None
+        meta = json.loads(z.read(META_NAME))
+    if "settings" not in meta:
+        flat = {_LEGACY_NAMES.get(k, k): v for k, v in meta.items()}
+        names = MODEL_FIELDS + GRUFamily.fields + TRAINING_FIELDS
+        meta = {k: v for k, v in meta.items() if _LEGACY_NAMES.get(k, k) not in names}
+        meta["settings"] = dict({"family": "gru", "train_shifts": 0},
+                                **{k: flat[k] for k in names if k in flat})
+    return meta
+
+
+def read_weights(path, family):
+    """The family's weights straight from our .keras zip, without Keras; None if laid out otherwise."""
+    import h5py
+    with zipfile.ZipFile(path) as z:
+        layers = json.loads(z.read("config.json"))["config"]["layers"]
+        if not family.accepts(layers):
+            return None
+        names = family.file_weights(layers)
+        with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+            if not all(n in f for n in names):
+                return None
+            return [f[n][()] for n in names]
+
+
+def train_command(digit, settings):
+    """The command that trains digit's model with these settings: the flags that matter
+    (--digit, --profile unless it is the default, --models_dir unless it is the profile's)."""
+    words = ["python", "train_mnist.py"] + ([f"--digit={digit}"] if digit is not None else [])
+    if settings is not None:
+        if settings.profile != settings.default_profile:
+            words.append(f"--profile={settings.profile}")
+        if os.path.abspath(settings.models_dir) != os.path.abspath(settings_for(settings.profile).models_dir):
+            words.append(f"--models_dir={settings.models_dir}")
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def load_net(path, digit=None, settings=None):
+    """One model file as its family's numpy net (net.meta, net.settings), checked.
+
+    Our .keras files are read directly (no Keras start-up); anything else (the tutorial's
+    .h5, other layouts) goes through Keras. `settings` (the profile's) names the command
+    that trains a missing file and gives what a file without metadata cannot say.
+    """
+    if not os.path.exists(path):
+        raise UserError(f"model file {path} is missing; train it with `{train_command(digit, settings)}`")
+    try:
+        meta = read_meta(path) if path.endswith(".keras") else None
+        family = FAMILIES.get((meta or {"settings": {"family": "gru"}})["settings"].get("family"))
+        weights = read_weights(path, family) if meta is not None and family is not None else None
+        if weights is None and family is not None:
+            fallback = settings or (ModelSettings.from_record(meta["settings"]) if meta else None)
+            if fallback is None:
+                raise UserError(f"{path} does not record its settings; load it with a profile's settings")
+            weights, record = family.from_keras_model(_keras_load(path, family), fallback)
+            meta = meta or {"settings": record}
+    except UserError:
+        raise
+    except Exception as err:
+        raise UserError(f"{path} is not a readable model file ({one_line(err)})") from None
+    if family is None:
+        raise UserError(f"{path} holds a model of family {meta['settings'].get('family')!r}, which this "
+                        f"version does not know (known: {', '.join(FAMILIES)})")
+    if digit is not None and meta.get("digit", digit) != digit:
+        raise UserError(f"{path} holds the model of digit {meta.get('digit')}, not {digit}")
+    return family.Net(weights, ModelSettings.from_record(meta["settings"]), meta)
+
+
+def _keras_load(path, family):
+    """keras.models.load_model with the family's own custom classes, for inference."""
+    return get_keras().models.load_model(path, compile=False, custom_objects=family.custom_objects())
+
+
+def model_sets(settings):
+    """The settings of each set of models that a profile uses: its own, or, for a
+    mixture of profiles (settings.mix), each named profile's."""
+    return [settings_for(name) for name in settings.mix] if settings.mix else [settings]
+
+
+def check_family(net, settings, path):
+    """A file of another family than the profile's (a PixelCNN among GRU files) is refused."""
+    family = net.settings.family
+    if family != settings.family:
+        fits = profiles_of_family(family)
+        hint = f"use --profile={fits[0]} for a folder of such models, or " if fits else ""
+        raise UserError(f"{path} holds a {family} model, but profile {settings.profile} uses {settings.family} "
+                        f"models; {hint}keep one family per folder")
+
+
+def load_models(settings, digits=range(10)):
+    """Each digit's list of nets (an equal mixture when more than one: the ensemble's
+    members, or the models of each profile in settings.mix), each of its profile's
+    family. All must share one image shape, which sampling and classification then take
+    from them."""
+    members = [(s, m) for s in model_sets(settings) for m in range(s.ensemble)]
+    models = []
+    for d in digits:
+        models.append([load_net(model_path(s.models_dir, d, m), d, s) for s, m in members])
+        for (s, m), net in zip(members, models[-1]):
+            check_family(net, s, model_path(s.models_dir, d, m))
+    shapes = sorted({(net.target_size, net.levels) for net in sum(models, [])})
+    if len(shapes) > 1:
+        raise UserError("the models do not share one input shape (" + ", ".join(
+            f"{size}x{size} with {levels} levels" for size, levels in shapes) + "); retrain the odd ones")
+    return models

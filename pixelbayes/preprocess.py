@@ -1,0 +1,100 @@
+"""What a model reads: the 28x28 image shrunk to target_size x target_size and quantised
+to levels; and the latent transforms of the 28x28 image (shifts, rotations), one list
+that training's augmentation and the classifier's mixture both take."""
+import dataclasses
+
+import numpy as np
+
+MAX_SHIFT = 3           # the largest shift radius (pixels at 28x28) that the flags accept
+
+
+def preprocess(images, target_size, max_intensity):
+    """uint8 images (n, 28, 28) -> levels (n, target_size, target_size), uint8 in 0..max_intensity.
+
+    Anti-aliased skimage resize of the whole batch at once (the batch axis is not
+    smoothed or interpolated, so each image is resized on its own), back to uint8,
+    then divided by factor = 256 / max_intensity and rounded.
+    """
+    from skimage.transform import resize
+    from skimage.util import img_as_ubyte
+    images = np.asarray(images, np.uint8)
+    if images.ndim == 2:
+        images = images[None]
+    if len(images) == 0:
+        return np.zeros((0, target_size, target_size), np.uint8)
+    small = resize(images, (len(images), target_size, target_size), anti_aliasing=True)
+    small = img_as_ubyte(np.clip(small, 0, 1))
+    factor = 256 / max_intensity
+    return np.round(small / factor).astype(np.uint8)
+
+
+def shift_grid(radius):
+    """The (2 radius + 1)^2 translations (dy, dx) of up to radius pixels; (0, 0) is in the middle."""
+    return [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
+
+
+def shift_images(images, dy, dx):
+    """Translate images (n, h, w) by dy rows and dx columns; what comes in is 0 (background)."""
+    images = np.asarray(images)
+    out = np.zeros_like(images)
+    h, w = images.shape[1:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def levels_to_uint8(levels, max_intensity):
+    """Levels 0..max_intensity -> 0..255 (level max_intensity is 255, no wrap-around)."""
+    return np.round(np.asarray(levels, np.float64) * (255.0 / max_intensity)).astype(np.uint8)
+
+
+def rotate_images(images, degrees):
+    """Rotate images (n, h, w) by `degrees` about their centre (bilinear, the corners that
+    come in are 0, the background), back to the input's dtype."""
+    from scipy import ndimage
+    images = np.asarray(images)
+    out = ndimage.rotate(images.astype(np.float32), degrees, axes=(1, 2), reshape=False, order=1,
+                         mode="constant", cval=0.0)
+    if np.issubdtype(images.dtype, np.integer):
+        out = np.clip(np.round(out), 0, np.iinfo(images.dtype).max)
+    return out.astype(images.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Transform:
+    """One value of the latent variables of a 28x28 image: a translation by dy rows and
+    dx columns, then a rotation by `degrees` about the centre. p(x | k) sums over them."""
+    dy: int = 0
+    dx: int = 0
+    degrees: float = 0.0
+
+    @property
+    def identity(self):
+        return self.dy == 0 and self.dx == 0 and self.degrees == 0
+
+    @property
+    def name(self):
+        return f"shift({self.dy:+d},{self.dx:+d})" + (f" rotate({self.degrees:+g})" if self.degrees else "")
+
+    def apply(self, images):
+        out = shift_images(images, self.dy, self.dx)
+        return rotate_images(out, self.degrees) if self.degrees else out
+
+
+def latents(shifts=0, rotations=()):
+    """The latent transforms: each shift of shift_grid(shifts) with each rotation of
+    (0, *rotations) degrees, shift by shift. Exactly one is the identity (identity_index);
+    a new latent is one more field of Transform and one more loop here."""
+    angles = (0.0,) + tuple(float(r) for r in rotations if r)
+    return [Transform(dy, dx, a) for dy, dx in shift_grid(shifts) for a in angles]
+
+
+def identity_index(transforms):
+    """The position of the identity among the transforms (the image as it is)."""
+    return next(i for i, t in enumerate(transforms) if t.identity)
+
+
+def preprocess_transformed(images, transforms, target_size, max_intensity):
+    """Each transform applied to the 28x28 images, then preprocessed: levels
+    (transforms, n, target_size, target_size)."""
+    return np.stack([preprocess(t.apply(images), target_size, max_intensity) for t in transforms])

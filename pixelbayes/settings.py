@@ -1,0 +1,129 @@
+"""One settings value per run, built from config.py and a profile, and one form of a
+loaded model's settings. Nothing here changes config.py; nothing after settings_for()
+reads it."""
+import dataclasses
+import os
+
+from .errors import UserError
+from .families import FAMILIES
+
+
+class _Shape:
+    """What the image shape and the family's fields give: levels, pixels, the record."""
+
+    @property
+    def levels(self):
+        """Intensity levels, the width of a pixel's one-hot vector."""
+        return self.max_intensity + 1
+
+    @property
+    def seq_len(self):
+        """Pixels per image."""
+        return self.target_size ** 2
+
+    def record(self):
+        """The settings a model file keeps: its family's shape and the training recipe."""
+        names = MODEL_FIELDS + FAMILIES[self.family].fields + TRAINING_FIELDS
+        return {k: getattr(self, k) for k in names}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings(_Shape):
+    """Everything a run uses (config.py documents each field). Derived values are properties."""
+    profile: str
+    default_profile: str
+    models_dir: str
+    generated_dir: str
+    family: str
+    target_size: int
+    max_intensity: int
+    gru_units: int
+    pixelcnn_filters: int
+    pixelcnn_blocks: int
+    ensemble: int
+    mix: tuple
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    lr_schedule: str
+    validation_fraction: float
+    seed: int
+    clipnorm: float
+    train_shifts: int
+    grid_size: int
+    tile_size: int
+    classify_num_images: int
+    classify_chunk: int
+    classify_workers: int
+    test_shifts: int
+    test_rotations: tuple
+
+    def model(self):
+        """The settings a model trained with these settings records (ModelSettings)."""
+        return ModelSettings.from_record(self.record())
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings(_Shape):
+    """A model's own settings, as its file records them (Settings.record): the family, the
+    image shape, the family's fields (those of other families stay None) and the training
+    recipe. The one form in which a loaded model knows its settings."""
+    family: str
+    target_size: int
+    max_intensity: int
+    gru_units: int = None
+    pixelcnn_filters: int = None
+    pixelcnn_blocks: int = None
+    epochs: int = None
+    batch_size: int = None
+    learning_rate: float = None
+    lr_schedule: str = None
+    validation_fraction: float = None
+    clipnorm: float = None
+    train_shifts: int = 0
+
+    @classmethod
+    def from_record(cls, record):
+        """From a file's settings record; names this version does not know are left out."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
+
+
+MODEL_FIELDS = ("family", "target_size", "max_intensity")
+TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction",
+                   "clipnorm", "train_shifts")
+_DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")
+
+
+def profile_names():
+    import config
+    return [*config.profiles, "best"]
+
+
+def settings_for(name=None):
+    """The settings of profile `name` (None: the default; "best": config.best_profile):
+    config.py's constants with the profile's values over them, and its folders."""
+    import config
+    name = config.best_profile if name == "best" else (name or config.profile)
+    if name not in config.profiles:
+        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(profile_names())}")
+    names = [f.name for f in dataclasses.fields(Settings) if f.name not in _DERIVED]
+    values = {k: getattr(config, k) for k in names}
+    for key, value in config.profiles[name].items():
+        if key not in values:
+            raise UserError(f"profile {name!r} sets {key!r}, which config.py does not have")
+        values[key] = value
+    default = name == config.profile
+    models = "mnist_models" if default else f"mnist_models_{name}"
+    generated = os.path.join(config.root, "generated", *([] if default else [name]))
+    return Settings(profile=name, default_profile=config.profile,
+                    models_dir=os.path.join(config.root, "trained", models),
+                    generated_dir=generated, **dict(values, mix=tuple(values["mix"]),
+                                                    test_rotations=tuple(values["test_rotations"])))
+
+
+
+def profiles_of_family(family):
+    """The names of the profiles whose models are of this family."""
+    import config
+    return [name for name, values in config.profiles.items() if values.get("family", config.family) == family]
