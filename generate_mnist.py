@@ -46,11 +46,9 @@ def main(argv=None):
     s = dataclasses.replace(s, grid_size=args.grid_size, tile_size=args.output_size,
                             models_dir=util.models_dir_flag(s, args.models_dir))
     util.print_settings(s, args, ["models_dir", "mix", "ensemble", "grid_size", "tile_size"])
+    args.output = util.output_path(args.output, s.generated_dir, f"samples_of_{args.digit}.png")
     if args.output is None:
-        util.make_folder(s.generated_dir)
-        args.output = os.path.join(s.generated_dir, f"samples_of_{args.digit}.png")
-    elif not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
-        raise util.UserError(f"cannot write {args.output}: its folder does not exist")
+        raise util.UserError("--output=none: the samples must go somewhere")
     digits = list(range(10)) if args.digit == "all" else [args.digit]
     per_digit = s.grid_size if args.digit == "all" else s.grid_size ** 2
     models = util.load_models(s, digits)

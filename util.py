@@ -12,20 +12,24 @@ Importing it does no work: keras and scikit-image load inside the functions that
 """
 from pixelbayes import backend as _backend
 from pixelbayes.cli import (add_bool_flag, angles, digit_arg, fraction, models_dir_flag,  # noqa: F401
-                            non_negative_float, parse_flags, positive_float, positive_int, print_settings,
-                            run_main, shift_radius, str2bool, without_profile)
+                            non_negative_float, output_path, parse_flags, positive_float, positive_int,
+                            print_settings, run_main, shift_radius, str2bool, without_profile)
 from pixelbayes.data import load_mnist  # noqa: F401
 from pixelbayes.errors import UserError  # noqa: F401
 from pixelbayes.families import FAMILIES, GRUFamily, NumpyGRU, NumpyPixelCNN, PixelCNNFamily  # noqa: F401
 from pixelbayes.files import make_folder  # noqa: F401
+from pixelbayes.images import read_images  # noqa: F401
 from pixelbayes.inference import (classifier_inputs, classify, confusion_matrix,  # noqa: F401
-                                  digit_log_likelihoods, log_priors, progress_iter, sample)
+                                  digit_log_likelihoods, log_priors, mixture_log_likelihoods, posteriors,
+                                  progress_iter, sample)
 from pixelbayes.modelfiles import load_models, load_net, model_path, read_meta, save_model  # noqa: F401
+from pixelbayes.novelty import log_evidence, thresholds, verdicts  # noqa: F401
+from pixelbayes.novelty import reference as novelty_reference, scores as novelty_scores  # noqa: F401
 from pixelbayes.numerics import bits_per_pixel, log_mean_exp, log_softmax  # noqa: F401
 from pixelbayes.preprocess import (Transform, identity_index, latents, preprocess,  # noqa: F401
                                    preprocess_transformed)
 from pixelbayes.report import (classification_report, format_report, nll_table,  # noqa: F401
-                               save_confusion_png, save_learning_curve, save_png, tile_grid)
+                               preprocessed_grid, save_confusion_png, save_learning_curve, save_png, tile_grid)
 from pixelbayes.settings import MODEL_FIELDS, TRAINING_FIELDS, ModelSettings, Settings, settings_for  # noqa: F401
 from pixelbayes.training import finished_with, split_validation, train_models  # noqa: F401
 

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 from .errors import UserError
+from .files import make_folder
 from .families import FAMILIES
 from .preprocess import MAX_SHIFT
 from .settings import Settings, profile_names, settings_for
@@ -138,13 +139,25 @@ def print_settings(settings, args, used, stream=None):
           file=stream or sys.stderr)
 
 
+def output_path(flag, folder, name):
+    """Where a script writes a picture: the flag's path (its folder must exist; 'none':
+    nowhere, None), else folder/name, the folder made if missing."""
+    if flag is None:
+        return os.path.join(make_folder(folder), name)
+    if flag.lower() == "none":
+        return None
+    if not os.path.isdir(os.path.dirname(os.path.abspath(flag))):
+        raise UserError(f"cannot write {flag}: its folder does not exist")
+    return flag
+
+
 def run_main(main):
     """Run a script's main(): UserError and Ctrl-C become one line and a non-zero exit."""
     try:
         main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(err.status)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

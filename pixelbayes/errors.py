@@ -2,7 +2,12 @@
 
 
 class UserError(Exception):
-    """A problem the user can fix; the scripts print it as one line and exit 1."""
+    """A problem the user can fix; the scripts print it as one line and exit with status
+    (1; 2 where nothing to work on was given, as for a bad flag)."""
+
+    def __init__(self, message, status=1):
+        super().__init__(message)
+        self.status = status
 
 
 def one_line(err):

@@ -83,3 +83,19 @@ def progress_iter(items, label, enabled):
         yield item
         bar.update(i + 1)
 
+
+
+def mixture_log_likelihoods(models, images, transforms, settings, progress=False):
+    """log p(x | k) for each 28x28 image and digit k, (n, digits): each digit's mixture
+    over its nets and the latent transforms, the images in chunks on settings'
+    classify_workers threads."""
+    copies = classifier_inputs(images, models, transforms)
+    return np.stack([digit_log_likelihoods(members, copies, settings.classify_chunk, settings.classify_workers)
+                     for members in progress_iter(models, "models", progress)], 1)
+
+
+def posteriors(loglik, priors):
+    """p(k | x) for each image (n, digits), from log p(x | k) and log p(k), in log space."""
+    from scipy.special import logsumexp
+    scores = loglik + priors[None, :]
+    return np.exp(scores - logsumexp(scores, axis=1, keepdims=True))

@@ -49,12 +49,16 @@ def nll_table(loglik, labels, num_pixels):
 
 
 def format_report(res):
-    """The text that classification.py prints: the tutorial's line first."""
-    lines = [f"Classification accuracy on a test set: {res['accuracy']:.4f}",
-             "per-digit accuracy: " + "  ".join(f"{d}: {a:.4f}" for d, a in res["per_digit_accuracy"].items()),
-             "confusion matrix (rows: true digit, columns: predicted digit):",
-             "      " + "".join(f"{d:>6}" for d in range(10))]
-    lines += [f"{d:>6}" + "".join(f"{v:>6}" for v in row) for d, row in enumerate(res["confusion_matrix"])]
+    """The text that classification.py prints: a line per image of the user's (if any),
+    then, with labels, the tutorial's accuracy line, the per-digit accuracy and the
+    confusion matrix (and the NLL table), then the time."""
+    lines = [format_images(res["images"])] if res.get("images") else []
+    if "accuracy" in res:
+        lines += [f"Classification accuracy on a test set: {res['accuracy']:.4f}",
+                  "per-digit accuracy: " + "  ".join(f"{d}: {a:.4f}" for d, a in res["per_digit_accuracy"].items()),
+                  "confusion matrix (rows: true digit, columns: predicted digit):",
+                  "      " + "".join(f"{d:>6}" for d in range(10))]
+        lines += [f"{d:>6}" + "".join(f"{v:>6}" for v in row) for d, row in enumerate(res["confusion_matrix"])]
     if "nll_bits_per_pixel" in res:
         lines += ["test NLL in bits per pixel (rows: true digit, columns: model of digit):",
                   "      " + "".join(f"{d:>7}" for d in range(10))]
@@ -126,3 +130,28 @@ def save_learning_curve(history, path, width=320, height=200):
     save_png(np.asarray(image), path)
     return path
 
+
+
+def format_images(results):
+    """One line per image of novelty.verdicts: the verdict, the digit, its posterior, the
+    runner-up, the bits per pixel under the digit's model and the two novelty scores."""
+    lines = []
+    for r in results:
+        verdict = f"digit {r['digit']}" if r["verdict"] == "digit" else f"no digit (nearest: {r['digit']})"
+        lines.append(f"{r['image']}: {verdict}, p={r['probability']:.3f}; runner-up {r['runner_up']} "
+                     f"(p={r['runner_up_probability']:.3f}); {r['bits_per_pixel']:.3f} bits/pixel; "
+                     f"log p(x) {r['log_px']:.1f}, log p(x)/p_zlib(x) {r['log_ratio']:.1f}")
+    return "\n".join(lines)
+
+
+def preprocessed_grid(images, levels, max_intensity, per_row=10, tile=56):
+    """Each image as the models see it: its 28x28 MNIST form and its levels side by side,
+    tile x tile each, per_row pairs to a row; uint8."""
+    n = len(images)
+    rows = -(-n // per_row)
+    pairs = np.zeros((rows * per_row, tile, 2 * tile), np.uint8)
+    idx28, idxl = np.arange(tile) * images.shape[1] // tile, np.arange(tile) * levels.shape[1] // tile
+    pairs[:n, :, :tile] = np.asarray(images)[:, idx28][:, :, idx28]
+    pairs[:n, :, tile:] = levels_to_uint8(levels, max_intensity)[:, idxl][:, :, idxl]
+    pairs[:n, :, tile] = 128                                  # a thin line between the two
+    return pairs.reshape(rows, per_row, tile, 2 * tile).transpose(0, 2, 1, 3).reshape(rows * tile, per_row * 2 * tile)
