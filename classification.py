@@ -36,6 +36,8 @@ def build_parser(s):
     p.add_argument("--test_rotations", type=util.angles, default=s.test_rotations,
                    help="rotations (degrees besides 0, e.g. -10,10; 'none') in that mixture, each with every shift "
                         f"(default {','.join(map(str, s.test_rotations)) or 'none'})")
+    p.add_argument("--engine", dest="classify_engine", choices=util.ENGINES, default=s.classify_engine,
+                   help=f"numpy (CPU), keras (the backend's compiled graph: GPU) or auto: keras where an NVIDIA GPU is (default {s.classify_engine})")
     util.add_bool_flag(p, "--nll", False, "also report each model's NLL of each digit's images, in bits per pixel")
     util.add_bool_flag(p, "--json", False, "print one JSON object with all results instead of text")
     p.add_argument("--confusion_output", default=None,
@@ -48,9 +50,9 @@ def build_parser(s):
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
     s = dataclasses.replace(s, test_shifts=args.test_shifts, test_rotations=args.test_rotations,
-                            models_dir=util.models_dir_flag(s, args.models_dir))
+                            classify_engine=args.classify_engine, models_dir=util.models_dir_flag(s, args.models_dir))
     util.print_settings(s, args, ["models_dir", "mix", "ensemble", "test_shifts", "test_rotations",
-                                  "classify_chunk", "classify_workers"])
+                                  "classify_engine", "classify_chunk", "classify_workers"])
     start, data, res = time.time(), util.load_mnist(), {}
     if args.images:
         found = util.read_images(args.images)

@@ -52,6 +52,9 @@ tile_size = 32                      # pixels per side of one sample in the grid
 classify_num_images = 100           # test images classified by default (the tutorial's)
 classify_chunk = 512                # sequences run through a model at once (cache-sized)
 classify_workers = os.cpu_count() or 1  # threads sharing the chunks (one BLAS thread each)
+classify_engine = "auto"            # "numpy" (the CPU's fastest), "keras" (the backend's compiled
+                                    # graph: for a GPU), "auto" (keras where an NVIDIA GPU is)
+classify_batch = 1024               # images per call of the keras engine
 test_shifts = 0                     # p(x | k) is the equal mixture over the (2s+1)^2 shifts of
                                     # the 28x28 image by up to s pixels (the shift is a latent
                                     # variable: still a generative model); 0: the image as it is

@@ -1,7 +1,6 @@
 """Train the pixel-sequence model of one digit (or of all ten) on MNIST.
 
-Several models (all ten digits, ensemble members) train side by side in one graph, each
-on its own digit's images only; each is saved as its own file:
+Several models (all ten digits, ensemble members) train side by side in one graph, each on its own images:
     python train_mnist.py --all_digits=True
     python train_mnist.py --digit=0 --num_images=100 --epochs=100
 """
@@ -20,13 +19,11 @@ USED = ["models_dir", *util.MODEL_FIELDS, "ensemble", *util.TRAINING_FIELDS, "se
 def build_parser(s):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--digit", type=util.digit_arg, default=0, help="digit to train, 0..9 (default 0)")
-    p.add_argument("--num_images", type=util.positive_int, default=None,
-                   help="training images of the digit to use (default: all)")
+    p.add_argument("--num_images", type=util.positive_int, help="training images of the digit to use (default: all)")
     p.add_argument("--epochs", type=util.positive_int, default=s.epochs,
                    help=f"passes over a digit's images (the mean count when several train together; default {s.epochs})")
     util.add_bool_flag(p, "--all_digits", False, "train all ten digits, side by side")
-    p.add_argument("--batch_size", type=util.positive_int, default=s.batch_size,
-                   help=f"sequences per gradient step (default {s.batch_size})")
+    p.add_argument("--batch_size", type=util.positive_int, default=s.batch_size, help=f"sequences per gradient step (default {s.batch_size})")
     p.add_argument("--learning_rate", type=util.positive_float, default=s.learning_rate,
                    help=f"Adam's peak learning rate (default {s.learning_rate})")
     p.add_argument("--lr_schedule", choices=["cosine", "constant"], default=s.lr_schedule,
@@ -39,7 +36,9 @@ def build_parser(s):
     util.add_bool_flag(p, "--skip_existing", False, "with --all_digits, skip digits whose model file exists")
     util.add_bool_flag(p, "--resume", False, "continue a stopped run from its last finished epoch; keep models "
                                               "trained with these settings")
-    p.add_argument("--models_dir", default=None, help=f"folder of the model files (default: the profile's, {s.models_dir})")
+    p.add_argument("--models_dir", help=f"folder of the model files (default: the profile's, {s.models_dir})")
+    p.add_argument("--devices", type=util.devices_arg, default="1",
+                   help="devices to train on, a number or 'all' (data parallel; KERAS_BACKEND=jax) (default 1)")
     util.add_bool_flag(p, "--quiet", False, "no progress bars")
     return p
 
@@ -80,7 +79,8 @@ def main(argv=None):
     jobs = make_jobs(s, args, util.load_mnist())
     if not jobs:
         return
-    print(f"training {len(jobs)} model(s) side by side: " + " ".join(os.path.basename(j["path"]) for j in jobs))
+    devices = util.use_devices(args.devices, s.batch_size)
+    print(f"training {len(jobs)} model(s) side by side on {devices} device(s): " + " ".join(os.path.basename(j["path"]) for j in jobs))
     verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)   # 1: a progress bar, 2: a line per epoch
     start = time.time()
     try:

@@ -11,10 +11,11 @@ The pipeline, module by module (each is documented in pixelbayes/__init__.py):
 Importing it does no work: keras and scikit-image load inside the functions that need them.
 """
 from pixelbayes import backend as _backend
-from pixelbayes.cli import (add_bool_flag, angles, digit_arg, fraction, models_dir_flag,  # noqa: F401
+from pixelbayes.cli import (add_bool_flag, angles, devices_arg, digit_arg, fraction, models_dir_flag,  # noqa: F401
                             non_negative_float, output_path, parse_flags, positive_float, positive_int,
                             print_settings, run_main, shift_radius, str2bool, without_profile)
 from pixelbayes.data import load_mnist  # noqa: F401
+from pixelbayes.engine import ENGINES  # noqa: F401
 from pixelbayes.errors import UserError  # noqa: F401
 from pixelbayes.families import FAMILIES, GRUFamily, NumpyGRU, NumpyPixelCNN, PixelCNNFamily  # noqa: F401
 from pixelbayes.files import make_folder  # noqa: F401
@@ -31,7 +32,7 @@ from pixelbayes.preprocess import (Transform, identity_index, latents, preproces
 from pixelbayes.report import (classification_report, format_report, nll_table,  # noqa: F401
                                preprocessed_grid, save_confusion_png, save_learning_curve, save_png, tile_grid)
 from pixelbayes.settings import MODEL_FIELDS, TRAINING_FIELDS, ModelSettings, Settings, settings_for  # noqa: F401
-from pixelbayes.training import finished_with, split_validation, train_models  # noqa: F401
+from pixelbayes.training import finished_with, split_validation, train_models, use_devices  # noqa: F401
 
 
 def get_keras():

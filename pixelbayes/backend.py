@@ -1,6 +1,7 @@
 """Keras, imported once and quietly. Nothing else of the package imports keras at module
 level, so importing the package costs nothing; a family registers its own custom layers
 when it builds or loads a model."""
+import glob
 import os
 import sys
 
@@ -32,3 +33,8 @@ def get_keras():
         _keras = keras
     return _keras
 
+
+
+def nvidia_gpu():
+    """True where an NVIDIA GPU is: its device node, looked up without importing a backend."""
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/proc/driver/nvidia/gpus")

@@ -77,6 +77,13 @@ def angles(text):
     return values
 
 
+def devices_arg(text):
+    """argparse type for --devices: a whole number >= 1 or 'all'."""
+    if str(text).strip().lower() == "all":
+        return "all"
+    return str(_number(text, int, lambda v: v >= 1, "a whole number >= 1 or 'all'"))
+
+
 def add_profile_flag(parser, default):
     """--profile, whose choices are config.profiles' names and 'best'."""
     parser.add_argument("--profile", choices=profile_names(), default=default,

@@ -2,6 +2,7 @@
 model, a mixture over its members and the latent transforms, plus the priors)."""
 import numpy as np
 
+from . import engine
 from .backend import get_keras
 from .numerics import log_mean_exp
 from .preprocess import preprocess_transformed
@@ -87,9 +88,11 @@ def progress_iter(items, label, enabled):
 
 def mixture_log_likelihoods(models, images, transforms, settings, progress=False):
     """log p(x | k) for each 28x28 image and digit k, (n, digits): each digit's mixture
-    over its nets and the latent transforms, the images in chunks on settings'
-    classify_workers threads."""
+    over its nets and the latent transforms. settings.classify_engine picks the numpy nets
+    (the images in chunks on classify_workers threads) or the Keras graph (engine.py)."""
     copies = classifier_inputs(images, models, transforms)
+    if engine.resolve(settings.classify_engine) == "keras":
+        return engine.mixture_log_likelihoods(models, copies, settings.classify_batch)
     return np.stack([digit_log_likelihoods(members, copies, settings.classify_chunk, settings.classify_workers)
                      for members in progress_iter(models, "models", progress)], 1)
 

@@ -55,6 +55,8 @@ class Settings(_Shape):
     classify_num_images: int
     classify_chunk: int
     classify_workers: int
+    classify_engine: str
+    classify_batch: int
     test_shifts: int
     test_rotations: tuple
 

@@ -174,6 +174,7 @@ def held_out_nats(run):
     n_val = max(len(v) for v in run.val_idx)
     if not n_val:
         return [None] * len(run.jobs)
+    n_val = -(-n_val // 64) * 64                 # whole batches for up to 64 devices (cycled rows)
     x, y = _batch(run, [v[np.arange(n_val) % len(v)] for v in run.val_idx])
     nats = get_keras().ops.convert_to_numpy(pixel_nats(run.model.predict(x, batch_size=256, verbose=0), y))
     return [float(nats[:len(v), g].mean()) if len(v) else None for g, v in enumerate(run.val_idx)]
@@ -330,3 +331,23 @@ def finished_with(path, settings, job):
         return False
     return meta.get("settings") == settings.record() and all(meta.get(k) == job[k] for k in ("seed", "train_images"))
 
+
+
+def use_devices(spec, batch_size):
+    """Train across devices: Keras' DataParallel over the first `spec` devices ("all":
+    every one), each step's batch split between them and the gradients summed (the same
+    step as on one device, to float rounding). Needs the jax backend; returns the count."""
+    if str(spec) == "1":
+        return 1
+    keras = get_keras()
+    if keras.backend.backend() != "jax":
+        raise UserError(f"--devices={spec} needs KERAS_BACKEND=jax (keras.distribution); this run uses "
+                        f"{keras.backend.backend()}")
+    devices = keras.distribution.list_devices()
+    n = len(devices) if spec == "all" else int(spec)
+    if n > len(devices):
+        raise UserError(f"--devices={n}, but the backend sees {len(devices)}: {', '.join(devices)}")
+    if batch_size % n:
+        raise UserError(f"--batch_size={batch_size} does not split evenly over {n} devices")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:n]))
+    return n

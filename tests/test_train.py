@@ -52,11 +52,15 @@ def weights(path):
     return util.get_keras().models.load_model(path, compile=False).get_weights()
 
 
-def test_models_trained_side_by_side_equal_models_trained_alone(tmp_path):
-    """Same images, seeds and settings: training two models in one graph gives each
-    the weights it gets when trained alone (to float rounding)."""
+@pytest.mark.parametrize("family,grouped", [("gru", None), ("pixelcnn", False), ("pixelcnn", True)])
+def test_models_trained_side_by_side_equal_models_trained_alone(tmp_path, monkeypatch, family, grouped):
+    """Same images, seeds and settings: training two models in one graph (the GRUs each on
+    its own column, the PixelCNNs as one grouped convolution per layer) gives each the
+    weights it gets when trained alone (to float rounding)."""
+    from pixelbayes.families import pixelcnn
+    monkeypatch.setattr(pixelcnn, "GROUPED", grouped)
     levels = two_class_levels(24, 6)
-    s = small(clipnorm=0.5, validation_fraction=0.25)
+    s = small(clipnorm=0.5, validation_fraction=0.25, family=family, pixelcnn_filters=8, pixelcnn_blocks=1)
     jobs = [dict(levels=levels[k], path=str(tmp_path / f"model_{k}.keras"), digit=k, seed=k + 3)
             for k in range(2)]
     together = util.train_models(jobs, s, verbose=0)

@@ -23,6 +23,7 @@ class NumpyGRU(PixelNet):
         super().__init__(settings, meta)
         kernel, recurrent, bias, dense_w, dense_b = [np.asarray(w, np.float32) for w in weights]
         bias = bias.reshape(2, -1)
+        self.weights = [kernel, recurrent, bias, dense_w, dense_b]     # as saved (weight_layout)
         u = self.units = recurrent.shape[0]
         # Folded for speed: the z and r pre-activations are halved (sigmoid(a) =
         # 0.5 tanh(a / 2) + 0.5) and carry both biases; the candidate's recurrent bias

@@ -4,7 +4,14 @@ example builds it, with a softmax over the levels at every pixel. Its wiring
 masked convolution in inference."""
 import numpy as np
 
+from .. import backend
 from ..backend import get_keras
+
+# The side-by-side training graph: one grouped convolution per layer for all models
+# (True), or a convolution per model (False); None: grouped where an NVIDIA GPU is. On
+# the CPU the grouped form runs 50x slower (benchmarks/grouped.py); both give each model
+# the sums of a model of its own (tests/test_train.py).
+GROUPED = None
 from ..numerics import log_softmax, map_chunks
 from .base import PixelNet
 
@@ -66,6 +73,19 @@ def keras_masked_conv(x, kernel, bias, kernel_size, mask_type):
     if mask_type is not None and kernel_size > 1:
         kernel = ops.multiply(kernel, causal_mask(kernel_size, mask_type)[:, :, None, None])
     return ops.conv(x, kernel, padding="same") + bias
+
+
+def grouped_masked_conv(x, kernel, bias, kernel_size, mask_type):
+    """G models' masked convolutions as one grouped convolution: x (B, H, W, G * C), kernel
+    (G, k, k, C, D), bias (G, D) -> (B, H, W, G * D), whose group g of channels comes from
+    group g of the input with model g's kernel only (keras.ops.conv groups the channels
+    when the kernel takes fewer than the input has)."""
+    ops = get_keras().ops
+    groups, k, _, c, d = kernel.shape
+    if mask_type is not None and k > 1:
+        kernel = ops.multiply(kernel, causal_mask(k, mask_type)[None, :, :, None, None])
+    kernel = ops.reshape(ops.transpose(kernel, (1, 2, 3, 0, 4)), (k, k, c, groups * d))
+    return ops.conv(x, kernel, padding="same") + ops.reshape(bias, (groups * d,))
 
 
 def numpy_masked_conv(x, kernel, bias, kernel_size, mask_type):
@@ -175,12 +195,18 @@ class PixelCNNFamily:
     @staticmethod
     def forward(ops, w, pixels, s):
         """The training graph: pixels (B, G, T) -> logits (B, G, T, levels), G models side
-        by side, each a chain of keras.ops.conv on its own column."""
-        layers = PixelCNNFamily.layers(s)
-        images = ops.reshape(ops.one_hot(pixels, s.levels), (-1, pixels.shape[1], s.target_size, s.target_size,
-                                                              s.levels))
-        return ops.stack([ops.reshape(pixelcnn_logits(ops, keras_masked_conv, [v[g] for v in w], images[:, g], layers),
-                                      (-1, s.seq_len, s.levels)) for g in range(pixels.shape[1])], axis=1)
+        by side: as one grouped convolution per layer (model g: channel group g, its own
+        kernel), or as a chain of convolutions per model (see GROUPED)."""
+        g, size, c = pixels.shape[1], s.target_size, s.levels
+        images = ops.reshape(ops.one_hot(pixels, c), (-1, g, size, size, c))
+        if not (GROUPED if GROUPED is not None else backend.nvidia_gpu()):
+            return ops.stack([ops.reshape(pixelcnn_logits(ops, keras_masked_conv, [v[m] for v in w], images[:, m],
+                                                          PixelCNNFamily.layers(s)), (-1, s.seq_len, c))
+                              for m in range(g)], axis=1)
+        x = ops.reshape(ops.transpose(images, (0, 2, 3, 1, 4)), (-1, size, size, g * c))
+        logits = pixelcnn_logits(ops, grouped_masked_conv, w, x, PixelCNNFamily.layers(s))
+        logits = ops.transpose(ops.reshape(logits, (-1, size, size, g, c)), (0, 3, 1, 2, 4))
+        return ops.reshape(logits, (-1, g, s.seq_len, c))
 
     @staticmethod
     def _convs(layers):

@@ -1,0 +1,76 @@
+"""Classification through the Keras backend, for an accelerator: each family's training
+graph (forward: every conditional of an image at once), with the trained nets' weights,
+compiled by the backend (predict: tf.function, jax.jit or torch), batched over images,
+latent transforms and models. It computes what the numpy nets compute, to float32
+accuracy (tests/test_engine.py); the numpy path stays the CPU's default, being faster
+there.
+
+Engines: "numpy" (the nets, on the host), "keras" (this), "auto": keras where an NVIDIA
+GPU is present (a device node, looked up without importing any backend), else numpy."""
+import numpy as np
+
+from . import backend
+from .backend import get_keras
+from .families import FAMILIES
+
+ENGINES = ("auto", "numpy", "keras")
+
+
+def resolve(engine):
+    """The engine "auto" stands for here: keras with an NVIDIA GPU, else numpy."""
+    if engine != "auto":
+        return engine
+    return "keras" if backend.nvidia_gpu() else "numpy"
+
+
+def likelihood_model(nets, batch_size):
+    """A Keras model: pixels (batch, steps) int32 -> log p(image) under each net (batch,
+    len(nets)), the nets (one family, one shape) side by side in their family's graph."""
+    keras = get_keras()
+    s, family = nets[0].settings, FAMILIES[nets[0].settings.family]
+    stacked = [np.stack([np.asarray(net.weights[i], np.float32) for net in nets]) for i in range(len(nets[0].weights))]
+
+    class Likelihoods(keras.layers.Layer):
+        def build(self, input_shape):
+            self.stack = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, name=f"w{i}")
+                          for i, w in enumerate(stacked)]
+            for var, value in zip(self.stack, stacked):
+                var.assign(value)
+
+        def call(self, pixels):
+            ops = keras.ops
+            x = ops.repeat(ops.expand_dims(pixels, 1), len(nets), axis=1)            # (B, G, T)
+            logp = ops.log_softmax(family.forward(ops, [v.value for v in self.stack], x, s), axis=-1)
+            picked = ops.take_along_axis(logp, ops.expand_dims(x, -1), axis=-1)
+            return ops.sum(ops.squeeze(picked, -1), axis=-1)                             # (B, G)
+
+    inputs = keras.Input((s.seq_len,), dtype="int32")
+    return keras.Model(inputs, Likelihoods(name="likelihoods")(inputs))
+
+
+def log_likelihoods(nets, levels, batch_size=512):
+    """log p(x) in nats of each image of levels (n, size, size) under each net: (n, len(nets))."""
+    flat = np.asarray(levels).reshape(len(levels), -1).astype(np.int32)
+    if len(flat) == 0:
+        return np.zeros((0, len(nets)))
+    model = likelihood_model(nets, batch_size)
+    return np.asarray(model.predict(flat, batch_size=batch_size, verbose=0), np.float64)
+
+
+def mixture_log_likelihoods(models, copies, batch_size=512):
+    """As inference.mixture_log_likelihoods, through Keras: models[d] the nets of digit d,
+    copies (transforms, n, size, size) -> log p(x | d) (n, digits), each digit the equal
+    mixture over its nets and the copies. Nets of one family and shape share one graph."""
+    from .numerics import log_mean_exp
+    nets = [(d, net) for d, members in enumerate(models) for net in members]
+    groups = {}
+    for i, (_, net) in enumerate(nets):
+        groups.setdefault(tuple(sorted(net.settings.record().items())), []).append(i)
+    flat = copies.reshape(-1, *copies.shape[2:])
+    terms = [None] * len(nets)                                   # each (transforms, n)
+    for members in groups.values():
+        out = log_likelihoods([nets[i][1] for i in members], flat, batch_size)
+        for j, i in enumerate(members):
+            terms[i] = out[:, j].reshape(copies.shape[:2])
+    per_digit = [np.concatenate([terms[i] for i, (d, _) in enumerate(nets) if d == digit]) for digit in range(len(models))]
+    return np.stack([t[0] if len(t) == 1 else log_mean_exp(t, axis=0) for t in per_digit], 1)

@@ -1,0 +1,52 @@
+"""The keras engine (each family's training graph, compiled by the backend, batched over
+images, transforms and models) computes what the numpy nets compute, to float32
+accuracy: for the GRU, the PixelCNN, an ensemble, and a digit mixing the two families."""
+import dataclasses
+
+import numpy as np
+
+import util
+from conftest import synthetic_digits
+from pixelbayes import engine
+from test_pixelcnn import random_net, tiny
+
+# log p(x) sums 100 float32 log-probabilities of about 0.1 to 3 nats each; the graph and
+# the nets round differently (log-softmax in float32 against float64; summation order):
+# about 1e-6 relative per term, 1e-5 for the sum at worst. A wrong step or weight moves
+# it by whole nats.
+RTOL = 2e-5
+
+
+def both(models, images, transforms, settings):
+    numpy = util.mixture_log_likelihoods(models, images, transforms, dataclasses.replace(settings, classify_engine="numpy"))
+    keras = util.mixture_log_likelihoods(models, images, transforms,
+                                         dataclasses.replace(settings, classify_engine="keras", classify_batch=16))
+    return numpy, keras
+
+
+def test_the_keras_engine_equals_numpy_for_the_gru_over_shifts(tiny_models):
+    s = util.settings_for()
+    models = [[util.load_net(util.model_path(tiny_models, d), d)] for d in range(10)]
+    images, _ = synthetic_digits(3, seed=9)
+    numpy, keras = both(models, images, util.latents(1), s)
+    assert numpy.shape == keras.shape == (30, 10)
+    np.testing.assert_allclose(keras, numpy, rtol=RTOL)
+    assert np.ptp(numpy) > 10                                          # the models do tell images apart
+
+
+def test_the_keras_engine_equals_numpy_for_pixelcnns_and_mixed_families(tiny_models):
+    s = tiny(pixelcnn_filters=16, pixelcnn_blocks=2)
+    gru = [util.load_net(util.model_path(tiny_models, d), d) for d in range(3)]
+    cnn = [random_net(s, seed=d)[0] for d in range(3)]
+    models = [[cnn[0]], [cnn[1], cnn[2]], [gru[2], cnn[0]]]           # alone, an ensemble, two families
+    images, _ = synthetic_digits(2, seed=4)
+    numpy, keras = both(models, images, util.latents(0, (-10, 10)), util.settings_for())
+    np.testing.assert_allclose(keras, numpy, rtol=RTOL)
+
+
+def test_auto_picks_numpy_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(engine.backend.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(engine.backend.os.path, "exists", lambda path: False)
+    assert engine.resolve("auto") == "numpy" and engine.resolve("keras") == "keras"
+    monkeypatch.setattr(engine.backend.glob, "glob", lambda pattern: ["/dev/nvidia0"])
+    assert engine.resolve("auto") == "keras"
