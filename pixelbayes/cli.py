@@ -134,8 +134,8 @@ def print_settings(settings, args, used, stream=None):
     own fields with "family") and the script's own flags; results stay on stdout."""
     shown = {"profile": settings.profile}
     for name in used:
-        if name == "mix" and not settings.mix:
-            continue
+        if (name == "mix" and not settings.mix) or (name == "models_dir" and settings.mix):
+            continue                            # a mixture reads each profile's own folder
         shown[name] = getattr(settings, name)
         if name == "family" and settings.family in FAMILIES:
             shown.update((f, getattr(settings, f)) for f in FAMILIES[settings.family].fields)

@@ -335,14 +335,17 @@ def finished_with(path, settings, job):
 
 def use_devices(spec, batch_size):
     """Train across devices: Keras' DataParallel over the first `spec` devices ("all":
-    every one), each step's batch split between them and the gradients summed (the same
-    step as on one device, to float rounding). Needs the jax backend; returns the count."""
+    every one; with KERAS_DISTRIBUTION_NUM_PROCESSES above 1, those of every host), each
+    step's batch split between them and the gradients summed (the same step as on one
+    device, to float rounding). Needs the jax backend; returns the count."""
     if str(spec) == "1":
         return 1
     keras = get_keras()
     if keras.backend.backend() != "jax":
         raise UserError(f"--devices={spec} needs KERAS_BACKEND=jax (keras.distribution); this run uses "
                         f"{keras.backend.backend()}")
+    if int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")) > 1:
+        keras.distribution.initialize()          # several hosts: the addresses come from the environment
     devices = keras.distribution.list_devices()
     n = len(devices) if spec == "all" else int(spec)
     if n > len(devices):
