@@ -36,6 +36,8 @@ def build_parser(s):
     p.add_argument("--test_rotations", type=util.angles, default=s.test_rotations,
                    help="rotations (degrees besides 0, e.g. -10,10; 'none') in that mixture, each with every shift "
                         f"(default {','.join(map(str, s.test_rotations)) or 'none'})")
+    p.add_argument("--test_strokes", type=util.strokes_arg, default=s.test_strokes,
+                   help=f"stroke changes in that mixture: -1 thinner, 1 thicker, e.g. -1,1; 'none' (default {s.test_strokes or 'none'})")
     p.add_argument("--engine", dest="classify_engine", choices=util.ENGINES, default=s.classify_engine,
                    help=f"numpy (CPU), keras (the backend's compiled graph: GPU) or auto: keras where an NVIDIA GPU is (default {s.classify_engine})")
     util.add_bool_flag(p, "--nll", False, "also report each model's NLL of each digit's images, in bits per pixel")
@@ -49,9 +51,9 @@ def build_parser(s):
 
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
-    s = dataclasses.replace(s, test_shifts=args.test_shifts, test_rotations=args.test_rotations,
+    s = dataclasses.replace(s, test_shifts=args.test_shifts, test_rotations=args.test_rotations, test_strokes=args.test_strokes,
                             classify_engine=args.classify_engine, models_dir=util.models_dir_flag(s, args.models_dir))
-    util.print_settings(s, args, ["models_dir", "mix", "ensemble", "test_shifts", "test_rotations",
+    util.print_settings(s, args, ["models_dir", "mix", "ensemble", "test_shifts", "test_rotations", "test_strokes",
                                   "classify_engine", "classify_chunk", "classify_workers"])
     start, data, res = time.time(), util.load_mnist(), {}
     if args.images:
@@ -61,7 +63,7 @@ def main(argv=None):
         if args.num_images > len(data["x_test"]):
             print(f"note: the test set has {len(data['x_test'])} images; classifying them all", file=sys.stderr)
         images, labels = data["x_test"][:args.num_images], data["y_test"][:args.num_images]
-    models, latents = util.load_models(s), util.latents(s.test_shifts, s.test_rotations)
+    models, latents = util.load_models(s), s.test_latents()
     priors = util.log_priors(range(10) if args.uniform_priors else data["y_train"])
     compute = time.time()
     loglik = util.mixture_log_likelihoods(models, images, latents, s, not args.quiet and sys.stderr.isatty())

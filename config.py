@@ -60,6 +60,8 @@ test_shifts = 0                     # p(x | k) is the equal mixture over the (2s
                                     # variable: still a generative model); 0: the image as it is
 test_rotations = ()                 # a second latent: rotations of the 28x28 image (degrees,
                                     # besides 0) in the mixture, each with every shift
+test_strokes = ()                   # a third: strokes made thinner (-1) or thicker (1) by a 2x2
+                                    # grey erosion or dilation, each with every shift and rotation
 
 # --- profiles (--profile NAME on every script) -------------------------------------
 # A profile overrides some of the constants above. Each starts from this file's own
@@ -85,6 +87,8 @@ profiles = {
     "rotate": {"mix": ("shift",), "test_shifts": 1, "test_rotations": (-10, 10)},   # the shift
                                     # profile's models, the 9 shifts each also rotated by 10
                                     # degrees either way: a second latent, 27 terms per digit
+    "strokes": {"mix": ("shift",), "test_shifts": 1, "test_strokes": (-1, 1)},   # the same
+                                    # with strokes thinner and thicker instead: 27 terms
 }
 best_profile = "shift"              # the most accurate profile on held-out training images
 

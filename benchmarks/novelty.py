@@ -89,7 +89,7 @@ def main():
     args = p.parse_args()
     data = util.load_mnist()
     s = util.settings_for(args.profile)
-    models, latents = util.load_models(s), util.latents(s.test_shifts, s.test_rotations)
+    models, latents = util.load_models(s), s.test_latents()
     priors = util.log_priors(data["y_train"])
     plain = lambda x: util.classifier_inputs(x, models, util.latents(0))[0]  # noqa: E731
     ref = novelty.reference(s, models, latents, data, lambda x: util.mixture_log_likelihoods(models, x, latents, s),

@@ -113,7 +113,7 @@ def train_cnn(data, epochs=3, seed=0):
 def generative(profile, data):
     """A profile's Bayes classifier: images -> predicted digits."""
     s = util.settings_for(profile)
-    models, latents = util.load_models(s), util.latents(s.test_shifts, s.test_rotations)
+    models, latents = util.load_models(s), s.test_latents()
     priors = util.log_priors(data["y_train"])
     return lambda x: util.classify(util.mixture_log_likelihoods(models, x, latents, s), priors)
 

@@ -30,7 +30,8 @@ SHAPES = {"none": util.latents(0),
 # the second latent, declared before any of its figures was read: the `shift` models over
 # the 9 shifts, each also rotated by a small angle either way
 ROTATED = {"square9 x rotations -5,0,5": util.latents(1, (-5, 5)),
-           "square9 x rotations -10,0,10": util.latents(1, (-10, 10))}
+           "square9 x rotations -10,0,10": util.latents(1, (-10, 10)),
+           "square9 x strokes -1,0,1": util.latents(1, (), (-1, 1))}     # declared later, with the strokes profile
 
 
 def splits(data):
@@ -47,7 +48,8 @@ def log_likelihoods(profile, split, images, transforms, cache):
     s = util.settings_for(profile)
     out = []
     for t in transforms:
-        path = os.path.join(cache, f"{profile}_{split}_{t.dy}_{t.dx}_{t.degrees:g}.npy")
+        stroke = f"_stroke{t.stroke}" if t.stroke else ""
+        path = os.path.join(cache, f"{profile}_{split}_{t.dy}_{t.dx}_{t.degrees:g}{stroke}.npy")
         if not os.path.exists(path):
             models = util.load_models(s)
             levels = util.classifier_inputs(images, models, [t])[0]

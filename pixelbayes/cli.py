@@ -84,6 +84,14 @@ def devices_arg(text):
     return str(_number(text, int, lambda v: v >= 1, "a whole number >= 1 or 'all'"))
 
 
+def strokes_arg(text):
+    """argparse type for stroke changes: a comma-separated list of -1 and 1, or none."""
+    words = [w for w in str(text).replace(" ", "").split(",") if w and w.lower() != "none"]
+    if any(w not in ("-1", "1", "+1") for w in words):
+        raise argparse.ArgumentTypeError(f"expected -1, 1 or both, separated by commas, or none, got {text!r}")
+    return tuple(sorted({int(w) for w in words}))
+
+
 def add_profile_flag(parser, default):
     """--profile, whose choices are config.profiles' names and 'best'."""
     parser.add_argument("--profile", choices=profile_names(), default=default,

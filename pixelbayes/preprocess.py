@@ -60,33 +60,45 @@ def rotate_images(images, degrees):
     return out.astype(images.dtype)
 
 
+def restroke(images, stroke):
+    """Strokes made thicker (stroke 1: a 2x2 grey dilation) or thinner (-1: a 2x2 grey erosion)."""
+    from scipy import ndimage
+    return (ndimage.grey_dilation if stroke > 0 else ndimage.grey_erosion)(images, size=(1, 2, 2))
+
+
 @dataclasses.dataclass(frozen=True)
 class Transform:
     """One value of the latent variables of a 28x28 image: a translation by dy rows and
-    dx columns, then a rotation by `degrees` about the centre. p(x | k) sums over them."""
+    dx columns, then a rotation by `degrees` about the centre, then a change of stroke
+    width (`stroke`: -1 thinner, 1 thicker). p(x | k) sums over them."""
     dy: int = 0
     dx: int = 0
     degrees: float = 0.0
+    stroke: int = 0
 
     @property
     def identity(self):
-        return self.dy == 0 and self.dx == 0 and self.degrees == 0
+        return self.dy == 0 and self.dx == 0 and self.degrees == 0 and self.stroke == 0
 
     @property
     def name(self):
-        return f"shift({self.dy:+d},{self.dx:+d})" + (f" rotate({self.degrees:+g})" if self.degrees else "")
+        return (f"shift({self.dy:+d},{self.dx:+d})" + (f" rotate({self.degrees:+g})" if self.degrees else "")
+                + (f" stroke({self.stroke:+d})" if self.stroke else ""))
 
     def apply(self, images):
         out = shift_images(images, self.dy, self.dx)
-        return rotate_images(out, self.degrees) if self.degrees else out
+        out = rotate_images(out, self.degrees) if self.degrees else out
+        return restroke(out, self.stroke) if self.stroke else out
 
 
-def latents(shifts=0, rotations=()):
+def latents(shifts=0, rotations=(), strokes=()):
     """The latent transforms: each shift of shift_grid(shifts) with each rotation of
-    (0, *rotations) degrees, shift by shift. Exactly one is the identity (identity_index);
-    a new latent is one more field of Transform and one more loop here."""
+    (0, *rotations) degrees and each stroke change of (0, *strokes), shift by shift.
+    Exactly one is the identity (identity_index); a new latent is one more field of
+    Transform, applied in its apply, and one more loop here."""
     angles = (0.0,) + tuple(float(r) for r in rotations if r)
-    return [Transform(dy, dx, a) for dy, dx in shift_grid(shifts) for a in angles]
+    widths = (0,) + tuple(int(k) for k in strokes if k)
+    return [Transform(dy, dx, a, k) for dy, dx in shift_grid(shifts) for a in angles for k in widths]
 
 
 def identity_index(transforms):

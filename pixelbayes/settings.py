@@ -6,6 +6,7 @@ import os
 
 from .errors import UserError
 from .families import FAMILIES
+from .preprocess import latents
 
 
 class _Shape:
@@ -59,6 +60,11 @@ class Settings(_Shape):
     classify_batch: int
     test_shifts: int
     test_rotations: tuple
+    test_strokes: tuple
+
+    def test_latents(self):
+        """The latent transforms of the classifier's mixture (preprocess.latents)."""
+        return latents(self.test_shifts, self.test_rotations, self.test_strokes)
 
     def model(self):
         """The settings a model trained with these settings records (ModelSettings)."""
@@ -121,7 +127,8 @@ def settings_for(name=None):
     return Settings(profile=name, default_profile=config.profile,
                     models_dir=os.path.join(config.root, "trained", models),
                     generated_dir=generated, **dict(values, mix=tuple(values["mix"]),
-                                                    test_rotations=tuple(values["test_rotations"])))
+                                                    test_rotations=tuple(values["test_rotations"]),
+                                                    test_strokes=tuple(values["test_strokes"])))
 
 
 

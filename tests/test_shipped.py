@@ -41,8 +41,7 @@ def test_shipped_models_classify_real_test_images(profile, n):
     settings = util.settings_for(profile)
     data = util.load_mnist()
     models = util.load_models(settings)
-    copies = util.classifier_inputs(data["x_test"][:n], models,
-                                    util.latents(settings.test_shifts, settings.test_rotations))
+    copies = util.classifier_inputs(data["x_test"][:n], models, settings.test_latents())
     loglik = np.stack([util.digit_log_likelihoods(m, copies, workers=2) for m in models], 1)
     pred = util.classify(loglik, util.log_priors(data["y_train"]))
     assert np.mean(pred == data["y_test"][:n]) >= 0.97     # 0.98-0.99+ on all 10,000; chance is 0.1
