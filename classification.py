@@ -74,10 +74,11 @@ def main(argv=None):
         ref = util.novelty_reference(s, models, latents, data, lambda x: util.mixture_log_likelihoods(
             models, x, latents, s), plain)
         res["no_digit_below"] = limits = util.thresholds(ref, args.reject)
-        values = util.novelty_scores(loglik, util.log_priors(data["y_train"]), plain(images))
+        levels = plain(images)
+        values = util.novelty_scores(loglik, util.log_priors(data["y_train"]), levels)
         res["images"] = util.verdicts(names, loglik, priors, values, limits, net.seq_len)
         if args.save_preprocessed:
-            util.save_png(util.preprocessed_grid(images, plain(images), net.levels - 1), args.save_preprocessed)
+            util.save_png(util.preprocessed_grid(images, levels, net.levels - 1), args.save_preprocessed)
     if labels is not None:
         pred = util.classify(loglik, priors)
         res.update(util.classification_report(labels, pred, util.confusion_matrix(labels, pred)))

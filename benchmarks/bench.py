@@ -149,35 +149,18 @@ def run_process(args):
     return wall, (peak[0] / 1024 if peak else float("nan")), proc.stdout
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models_dir", default=S.models_dir, help="trained models (default trained/mnist_models)")
-    p.add_argument("--quick", action="store_true", help="smaller baselines and no training or process runs")
-    args = p.parse_args()
-    keras = util.get_keras()
-    rows = []
-
-    def report(name, value, note=""):
-        rows.append((name, value, note))
-        print(f"{name:<58} {value:>12} {note}", flush=True)
-
-    print(f"machine: {os.cpu_count()} cores; keras {keras.__version__}, backend {keras.backend.backend()}")
-    paths = [util.model_path(args.models_dir, d) for d in range(10)]
-    models = [keras.models.load_model(path, compile=False) for path in paths]
-    nets = [util.load_net(path, d) for d, path in enumerate(paths)]
-    data = util.load_mnist()
-
-    # --- sampling ---------------------------------------------------------------------
+def bench_sampling(report, models, nets, quick):
     n_grid = S.grid_size ** 2
     ours = best_of(lambda: util.sample(nets[2:3], n_grid, np.random.default_rng(0)))
-    n_naive = 1 if args.quick else 2
+    n_naive = 1 if quick else 2
     naive = best_of(lambda: naive_sample(models[2], n_naive, np.random.default_rng(0)), repeat=1) * n_grid / n_naive
     report("sampling a 5x5 grid, one step per pixel (s)", f"{ours:.4f}")
     report("sampling a 5x5 grid, predict on the prefix (s)", f"{naive:.1f}", f"(from {n_naive} images)")
     report("  speed-up of stepwise sampling", f"{naive / ours:.0f}x", "(target >= 500x)")
 
-    # --- classification -----------------------------------------------------------------
-    n = 2000 if args.quick else 10000
+
+def bench_classification(report, models, nets, data, quick):
+    n = 2000 if quick else 10000
     levels = preprocess(data["x_test"][:n])
     t_ours = best_of(lambda: [log_likelihoods(net, levels) for net in nets], repeat=2)
     flops = 10 * n * (S.seq_len + 1) * 2 * S.gru_units * 3 * S.gru_units
@@ -187,15 +170,14 @@ def main():
     report("  sgemm floor for the same matrix work (s)", f"{floor:.2f}",
            f"{flops / 1e12:.2f} TFLOP at {rate:.0f} GFLOP/s (numpy, all cores)")
     report("  time / floor", f"{t_ours / floor:.2f}", "(target <= 2)")
-    n_tut = 200 if args.quick else 1000
+    n_tut = 200 if quick else 1000
     t_tut = best_of(lambda: tutorial_classify(models, data["x_test"][:n_tut]), repeat=1)
     t_ours_small = best_of(lambda: [log_likelihoods(net, preprocess(data["x_test"][:n_tut])) for net in nets])
     report(f"tutorial's classify, {n_tut} images (s)", f"{t_tut:.2f}", f"{n_tut / t_tut:.0f} images/s")
     report("  speed-up over the tutorial's classify (same images)", f"{t_tut / t_ours_small:.1f}x", "(target >= 5x)")
-    if args.quick:
-        return
 
-    # --- training -----------------------------------------------------------------------
+
+def bench_training(report, data):
     per_digit = [preprocess(data["x_train"][data["y_train"] == d][:1024]) for d in range(10)]
     rates = training_rates(per_digit)
     report("training, one model at a time, Keras' GRU and fit, batch 32 (the tutorial's) (images/s)",
@@ -204,9 +186,10 @@ def main():
         report(f"training, {groups} model(s) side by side in our graph, batch 32 (images/s)",
                f"{rates[groups]:.0f}", f"{rates[groups] / rates['keras']:.2f}x")
 
-    # --- whole processes ------------------------------------------------------------------
-    md = f"--models_dir={args.models_dir}"
+
+def bench_processes(report, models_dir):
     import tempfile
+    md = f"--models_dir={models_dir}"
     with tempfile.TemporaryDirectory() as tmp:
         wall, peak, _ = run_process(["generate_mnist.py", "--digit=2", md, f"--output={tmp}/g.png"])
         report("python generate_mnist.py --digit=2 (s, whole process)", f"{wall:.1f}", "(target < 8 s)")
@@ -214,7 +197,29 @@ def main():
                                        f"--confusion_output={tmp}/c.png"])
     report("python classification.py --num_images=10000 (s)", f"{wall:.1f}", "(target < 35 s)")
     report("  its peak memory (MB)", f"{peak:.0f}", "(target < 3000 MB)")
-    print(out.splitlines()[1] if len(out.splitlines()) > 1 else out)
+    print(out.splitlines()[0] if out.strip() else out)        # the accuracy line (settings go to stderr)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models_dir", default=S.models_dir, help="trained models (default trained/mnist_models)")
+    p.add_argument("--quick", action="store_true", help="smaller baselines and no training or process runs")
+    args = p.parse_args()
+    keras = util.get_keras()
+
+    def report(name, value, note=""):
+        print(f"{name:<58} {value:>12} {note}", flush=True)
+
+    print(f"machine: {os.cpu_count()} cores; keras {keras.__version__}, backend {keras.backend.backend()}")
+    paths = [util.model_path(args.models_dir, d) for d in range(10)]
+    models = [keras.models.load_model(path, compile=False) for path in paths]
+    nets = [util.load_net(path, d) for d, path in enumerate(paths)]
+    data = util.load_mnist()
+    bench_sampling(report, models, nets, args.quick)
+    bench_classification(report, models, nets, data, args.quick)
+    if not args.quick:
+        bench_training(report, data)
+        bench_processes(report, args.models_dir)
     print(f"this process's peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

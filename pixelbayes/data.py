@@ -192,8 +192,9 @@ def from_keras(say):
             (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
         return dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test), None
     except Exception as err:
-        say(f"keras.datasets.mnist failed ({one_line(err)}); trying the next source")
-        return None, f"keras.datasets.mnist ({one_line(err)})"
+        reason = one_line(err)
+        say(f"keras.datasets.mnist failed ({reason}); trying the next source")
+        return None, f"keras.datasets.mnist ({reason})"
 
 
 def from_index(say):

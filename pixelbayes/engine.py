@@ -23,7 +23,7 @@ def resolve(engine):
     return "keras" if backend.nvidia_gpu() else "numpy"
 
 
-def likelihood_model(nets, batch_size):
+def likelihood_model(nets):
     """A Keras model: pixels (batch, steps) int32 -> log p(image) under each net (batch,
     len(nets)), the nets (one family, one shape) side by side in their family's graph."""
     keras = get_keras()
@@ -53,7 +53,7 @@ def log_likelihoods(nets, levels, batch_size=512):
     flat = np.asarray(levels).reshape(len(levels), -1).astype(np.int32)
     if len(flat) == 0:
         return np.zeros((0, len(nets)))
-    model = likelihood_model(nets, batch_size)
+    model = likelihood_model(nets)
     return np.asarray(model.predict(flat, batch_size=batch_size, verbose=0), np.float64)
 
 

@@ -7,6 +7,7 @@ Sources: image files (whatever Pillow reads), folders of them, glob patterns, .n
 (x of shape (n, 28, 28) uint8, optionally y) and IDX files (images, and labels when an
 IDX label file of the same count follows the image file)."""
 import dataclasses
+import functools
 import glob
 import os
 
@@ -115,15 +116,15 @@ def read_idx(path):
         return parse_idx(f.read())
 
 
-def read_array(path):
-    """(x, y or None) from an .npz (x, optionally y) or an IDX image file."""
+def read_array(path, idx=read_idx):
+    """(x, y or None) from an .npz (x, optionally y) or an IDX image file (read by idx)."""
     if path.endswith(".npz"):
         with np.load(path) as f:
             if "x" not in f.files:
                 raise ValueError(f"no array x among {', '.join(f.files) or 'none'}")
             x, y = f["x"], f["y"] if "y" in f.files else None
     else:
-        x, y = read_idx(path), None
+        x, y = idx(path), None
     if x.ndim != 3 or x.shape[1:] != (SIZE, SIZE) or x.dtype != np.uint8:
         raise ValueError(f"x has shape {x.shape} and type {x.dtype}, not (n, 28, 28) uint8")
     if y is not None and (y.shape != (len(x),) or not np.isin(y, range(10)).all()):
@@ -136,15 +137,16 @@ def read_images(paths):
     is one line in .problems; no image at all is a UserError."""
     x, names, labels, problems = [], [], [], []
     files = expand(paths)
+    idx = functools.lru_cache(maxsize=None)(read_idx)        # a label file is read once, with its images
     for i, path in enumerate(files):
         try:
             if path.endswith(ARRAY_ENDINGS):
-                if path.endswith(ARRAY_ENDINGS[1:]) and read_idx(path).ndim == 1:
+                if path.endswith(ARRAY_ENDINGS[1:]) and idx(path).ndim == 1:
                     continue                          # a label file: read with its images
-                arr, y = read_array(path)
+                arr, y = read_array(path, idx)
                 nxt = files[i + 1] if i + 1 < len(files) else None
-                if y is None and nxt and nxt.endswith(ARRAY_ENDINGS[1:]) and read_idx(nxt).shape == (len(arr),):
-                    y = read_idx(nxt)
+                if y is None and nxt and nxt.endswith(ARRAY_ENDINGS[1:]) and idx(nxt).shape == (len(arr),):
+                    y = idx(nxt)
                 x.append(arr)
                 names += [f"{path}[{k}]" for k in range(len(arr))]
                 labels.append(y)

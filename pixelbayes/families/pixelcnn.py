@@ -197,14 +197,13 @@ class PixelCNNFamily:
         """The training graph: pixels (B, G, T) -> logits (B, G, T, levels), G models side
         by side: as one grouped convolution per layer (model g: channel group g, its own
         kernel), or as a chain of convolutions per model (see GROUPED)."""
-        g, size, c = pixels.shape[1], s.target_size, s.levels
+        g, size, c, layers = pixels.shape[1], s.target_size, s.levels, PixelCNNFamily.layers(s)
         images = ops.reshape(ops.one_hot(pixels, c), (-1, g, size, size, c))
         if not (GROUPED if GROUPED is not None else backend.nvidia_gpu()):
             return ops.stack([ops.reshape(pixelcnn_logits(ops, keras_masked_conv, [v[m] for v in w], images[:, m],
-                                                          PixelCNNFamily.layers(s)), (-1, s.seq_len, c))
-                              for m in range(g)], axis=1)
+                                                          layers), (-1, s.seq_len, c)) for m in range(g)], axis=1)
         x = ops.reshape(ops.transpose(images, (0, 2, 3, 1, 4)), (-1, size, size, g * c))
-        logits = pixelcnn_logits(ops, grouped_masked_conv, w, x, PixelCNNFamily.layers(s))
+        logits = pixelcnn_logits(ops, grouped_masked_conv, w, x, layers)
         logits = ops.transpose(ops.reshape(logits, (-1, size, size, g, c)), (0, 3, 1, 2, 4))
         return ops.reshape(logits, (-1, g, s.seq_len, c))
 
