@@ -40,6 +40,7 @@ def build_parser(s):
                    help=f"stroke changes in that mixture: -1 thinner, 1 thicker, e.g. -1,1; 'none' (default {s.test_strokes or 'none'})")
     p.add_argument("--engine", dest="classify_engine", choices=util.ENGINES, default=s.classify_engine,
                    help=f"numpy (CPU), keras (the backend's compiled graph: GPU) or auto: keras where an NVIDIA GPU is (default {s.classify_engine})")
+    util.add_bool_flag(p, "--exact", False, f"the whole mixture for every digit, not only those within {s.cascade_margin:g} nats of the best unshifted")
     util.add_bool_flag(p, "--nll", False, "also report each model's NLL of each digit's images, in bits per pixel")
     util.add_bool_flag(p, "--json", False, "print one JSON object with all results instead of text")
     p.add_argument("--confusion_output", default=None,
@@ -52,13 +53,13 @@ def build_parser(s):
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
     s = dataclasses.replace(s, test_shifts=args.test_shifts, test_rotations=args.test_rotations, test_strokes=args.test_strokes,
-                            classify_engine=args.classify_engine, models_dir=util.models_dir_flag(s, args.models_dir))
+                            classify_engine=args.classify_engine, models_dir=util.models_dir_flag(s, args.models_dir),
+                            cascade_margin=0.0 if args.exact else s.cascade_margin)
     util.print_settings(s, args, ["models_dir", "mix", "ensemble", "test_shifts", "test_rotations", "test_strokes",
-                                  "classify_engine", "classify_chunk", "classify_workers"])
+                                  "cascade_margin", "classify_engine", "classify_chunk", "classify_workers"])
     start, data, res = time.time(), util.load_mnist(), {}
     if args.images:
-        found = util.read_images(args.images)
-        images, labels, names = found.x, found.y, found.names
+        images, labels, names = (found := util.read_images(args.images)).x, found.y, found.names
     else:
         if args.num_images > len(data["x_test"]):
             print(f"note: the test set has {len(data['x_test'])} images; classifying them all", file=sys.stderr)
@@ -66,7 +67,7 @@ def main(argv=None):
     models, latents = util.load_models(s), s.test_latents()
     priors = util.log_priors(range(10) if args.uniform_priors else data["y_train"])
     compute = time.time()
-    loglik = util.mixture_log_likelihoods(models, images, latents, s, not args.quiet and sys.stderr.isatty())
+    loglik = util.mixture_log_likelihoods(models, images, latents, s, not args.quiet and sys.stderr.isatty(), priors)
     res.update(num_images=len(images), model_seconds=round(time.time() - compute, 2),
                priors="uniform" if args.uniform_priors else "training")
     if args.images:

@@ -4,7 +4,7 @@ models over the 9 shifts each with small rotations (the second latent), on all 1
 test images and on the held-out training images (each digit's 5% that training held
 out with seed 0, which no model trained on).
 
-    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations]
+    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|pixelcnn28]
 
 Each set's log-likelihoods per transform are computed once (about 4 minutes per set for the
 test images on 2 cores) and kept in DIR (default: a temporary folder), so a rerun with
@@ -59,6 +59,33 @@ def log_likelihoods(profile, split, images, transforms, cache):
     return np.stack(out)
 
 
+# the walkthrough's resolution, declared before any of its figures was read: the
+# pixelcnn28 models (28x28) alone and with the `shift` GRUs; each row a list of parts
+# (a set of models, its transforms) weighted equally, each part the equal mixture over
+# its own terms
+CROSS5 = SHAPES["cross5"]
+ROWS28 = {"pixelcnn28, image as it is": [("pixelcnn28", SHAPES["none"])],
+          "pixelcnn28, 5 shifts (cross)": [("pixelcnn28", CROSS5)],
+          "shift + pixelcnn28, 5 shifts each (cross), equal terms": [("shift+pixelcnn28", CROSS5)],
+          "shift 9 shifts | pixelcnn28 as it is, the two halves weighted equally":
+              [("shift", SHAPES["square9"]), ("pixelcnn28", SHAPES["none"])]}
+
+
+def parts_route(parts, name, images, labels, priors, cache):
+    """Accuracy of an equal mixture of parts, each part the equal mixture over its sets'
+    models ("a+b": both sets' terms) and its transforms; and, for one set, its own-model
+    NLL (bits/pixel over its own pixels, mean over the digits)."""
+    halves = [util.log_mean_exp(np.concatenate([log_likelihoods(m, name, images, transforms, cache)
+                                                for m in members.split("+")]), axis=0)
+              for members, transforms in parts]
+    mixed = util.log_mean_exp(np.stack(halves), axis=0)
+    acc = np.mean(util.classify(mixed, priors) == labels)
+    if len(parts) > 1 or "+" in parts[0][0]:
+        return acc, None
+    own = -mixed[np.arange(len(labels)), labels] / util.settings_for(parts[0][0]).seq_len / np.log(2)
+    return acc, np.mean([own[labels == d].mean() for d in range(10)])
+
+
 def route(members, transforms, name, images, labels, priors, cache):
     """Accuracy of the equal mixture over the members' models and the transforms, and the
     own-model NLL (bits/pixel, mean over the digits)."""
@@ -71,8 +98,9 @@ def route(members, transforms, name, images, labels, priors, cache):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache", default=None, help="folder for the per-transform log-likelihoods (default: temporary)")
-    p.add_argument("--rows", choices=["all", "shifts", "rotations"], default="all",
-                   help="which rows: every route, the shift routes, or the rotation routes (default all)")
+    p.add_argument("--rows", choices=["all", "shifts", "rotations", "pixelcnn28"], default="all",
+                   help="which rows: every route, the shift routes, the rotation routes or the 28x28 PixelCNN's "
+                        "(default all)")
     args = p.parse_args()
     args.cache = args.cache or tempfile.mkdtemp(prefix="routes_")
     util.make_folder(args.cache)
@@ -90,6 +118,10 @@ def main():
             for shape, transforms in ROTATED.items():
                 acc, nll = route(("shift",), transforms, name, images, labels, priors, args.cache)
                 print(f"shift {shape} {acc:.4f} | own-model NLL, digit mean {nll:.4f}", flush=True)
+        if args.rows in ("all", "pixelcnn28"):
+            for row, parts in ROWS28.items():
+                acc, nll = parts_route(parts, name, images, labels, priors, args.cache)
+                print(f"{row} {acc:.4f}" + (f" | own-model NLL, digit mean {nll:.4f}" if nll else ""), flush=True)
 
 
 if __name__ == "__main__":

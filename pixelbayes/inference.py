@@ -5,7 +5,7 @@ import numpy as np
 from . import engine
 from .backend import get_keras
 from .numerics import log_mean_exp
-from .preprocess import preprocess_transformed
+from .preprocess import identity_index, preprocess_transformed
 
 
 def sample(members, n, rng, temperature=1.0):
@@ -86,15 +86,41 @@ def progress_iter(items, label, enabled):
 
 
 
-def mixture_log_likelihoods(models, images, transforms, settings, progress=False):
+def mixture_log_likelihoods(models, images, transforms, settings, progress=False, priors=None):
     """log p(x | k) for each 28x28 image and digit k, (n, digits): each digit's mixture
     over its nets and the latent transforms. settings.classify_engine picks the numpy nets
-    (the images in chunks on classify_workers threads) or the Keras graph (engine.py)."""
+    (the images in chunks on classify_workers threads) or the Keras graph (engine.py).
+
+    With several transforms and settings.cascade_margin > 0, a cascade: the image as it is
+    under every digit first, then the whole mixture only for the digits whose first score
+    (plus log p(k), from priors) lies within the margin (nats) of the best; for the
+    others the lower bound (first score - log transforms) stands. Margin 0: the exact
+    mixture for every digit."""
     copies = classifier_inputs(images, models, transforms)
+    run = _mixtures(settings)
+    if len(transforms) == 1 or not settings.cascade_margin:
+        return run(models, copies, progress)
+    i, count = identity_index(transforms), len(transforms)
+    first = run(models, copies[i:i + 1], False)
+    scores = first + (0 if priors is None else np.asarray(priors)[None, :])
+    contend = scores >= scores.max(1, keepdims=True) - settings.cascade_margin
+    out, rest = first - np.log(count), np.delete(copies, i, axis=0)
+    for d, members in enumerate(progress_iter(models, "models", progress)):
+        rows = np.flatnonzero(contend[:, d])
+        if len(rows):                   # (e^first + (count - 1) e^others) / count
+            others = run([members], rest[:, rows], False)[:, 0]
+            out[rows, d] = np.logaddexp(first[rows, d], others + np.log(count - 1)) - np.log(count)
+    return out
+
+
+def _mixtures(settings):
+    """The engine's function (models, copies, progress) -> (n, len(models)), each digit's
+    equal mixture over its nets and the copies (transforms, n, size, size)."""
     if engine.resolve(settings.classify_engine) == "keras":
-        return engine.mixture_log_likelihoods(models, copies, settings.classify_batch)
-    return np.stack([digit_log_likelihoods(members, copies, settings.classify_chunk, settings.classify_workers)
-                     for members in progress_iter(models, "models", progress)], 1)
+        return lambda models, copies, progress: engine.mixture_log_likelihoods(models, copies, settings.classify_batch)
+    return lambda models, copies, progress: np.stack(
+        [digit_log_likelihoods(members, copies, settings.classify_chunk, settings.classify_workers)
+         for members in progress_iter(models, "models", progress)], 1)
 
 
 def posteriors(loglik, priors):

@@ -58,6 +58,7 @@ class Settings(_Shape):
     classify_workers: int
     classify_engine: str
     classify_batch: int
+    cascade_margin: float
     test_shifts: int
     test_rotations: tuple
     test_strokes: tuple

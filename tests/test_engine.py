@@ -1,6 +1,8 @@
 """The keras engine (each family's training graph, compiled by the backend, batched over
 images, transforms and models) computes what the numpy nets compute, to float32
-accuracy: for the GRU, the PixelCNN, an ensemble, and a digit mixing the two families."""
+accuracy: for the GRU, the PixelCNN, an ensemble, and a digit mixing the two families;
+and the cascade (the whole mixture only for the digits in contention) is the exact
+mixture for those digits and a lower bound for the others, on either engine."""
 import dataclasses
 
 import numpy as np
@@ -25,7 +27,7 @@ def both(models, images, transforms, settings):
 
 
 def test_the_keras_engine_equals_numpy_for_the_gru_over_shifts(tiny_models):
-    s = util.settings_for()
+    s = dataclasses.replace(util.settings_for(), cascade_margin=0.0)          # the exact mixture
     models = [[util.load_net(util.model_path(tiny_models, d), d)] for d in range(10)]
     images, _ = synthetic_digits(3, seed=9)
     numpy, keras = both(models, images, util.latents(1), s)
@@ -40,8 +42,30 @@ def test_the_keras_engine_equals_numpy_for_pixelcnns_and_mixed_families(tiny_mod
     cnn = [random_net(s, seed=d)[0] for d in range(3)]
     models = [[cnn[0]], [cnn[1], cnn[2]], [gru[2], cnn[0]]]           # alone, an ensemble, two families
     images, _ = synthetic_digits(2, seed=4)
-    numpy, keras = both(models, images, util.latents(0, (-10, 10)), util.settings_for())
+    numpy, keras = both(models, images, util.latents(0, (-10, 10)), util.settings_for())   # the cascade
     np.testing.assert_allclose(keras, numpy, rtol=RTOL)
+
+
+def test_the_cascade_is_exact_for_the_digits_in_contention_and_a_lower_bound_for_the_rest(tiny_models):
+    s = util.settings_for()
+    models = [[util.load_net(util.model_path(tiny_models, d), d)] for d in range(10)]
+    images, _ = synthetic_digits(3, seed=9)
+    transforms, priors = util.latents(1), util.log_priors([0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9])
+    mixture = lambda margin, engine="numpy": util.mixture_log_likelihoods(          # noqa: E731
+        models, images, transforms, dataclasses.replace(s, cascade_margin=margin, classify_engine=engine), priors=priors)
+    exact, first = mixture(0.0), util.mixture_log_likelihoods(models, images, util.latents(0), s)
+    np.testing.assert_allclose(mixture(1e9), exact, rtol=1e-12)       # all in contention: the same sums
+    gaps = (first + priors).max(1, keepdims=True) - (first + priors)
+    g = np.unique(gaps[gaps > 0])                      # the margin: in the widest gap among the middle third of
+    k = len(g) // 3 + np.argmax(np.diff(g[len(g) // 3 - 1:2 * len(g) // 3]))  # the runners-up, far from either
+    margin = float(g[k - 1] + g[k]) / 2                # engine's rounding
+    contend = gaps <= margin
+    assert contend.sum() > len(images) and not contend.all()
+    cascade = mixture(margin)
+    np.testing.assert_allclose(cascade[contend], exact[contend], rtol=1e-12)
+    np.testing.assert_allclose(cascade[~contend], first[~contend] - np.log(9), rtol=1e-12)
+    assert np.all(cascade[~contend] <= exact[~contend])
+    np.testing.assert_allclose(mixture(margin, "keras"), cascade, rtol=RTOL)
 
 
 def test_auto_picks_numpy_without_a_gpu(monkeypatch):

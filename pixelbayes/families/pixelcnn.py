@@ -118,7 +118,7 @@ class _NumpyOps:
 class NumpyPixelCNN(PixelNet):
     """The PixelCNN family's trained model in numpy. Sampling state: the canvas drawn so
     far and the position t; a step writes the pixel just drawn and runs the network once
-    for the whole batch on the rows up to t's (the rows below cannot reach t)."""
+    for the whole batch on t's row and the `reach` rows above it (no other row reaches t)."""
 
     def __init__(self, weights, settings, meta=None):
         super().__init__(settings, meta)
@@ -138,7 +138,16 @@ class NumpyPixelCNN(PixelNet):
         if pixels is not None:
             canvas[:, (t - 1) // self.target_size, (t - 1) % self.target_size] = pixels
         row, col = divmod(t, self.target_size)
-        return dict(canvas=canvas, t=t, logits=self.logits(canvas[:, :row + 1])[:, row, col])
+        top = max(row - self.reach, 0)
+        return dict(canvas=canvas, t=t, logits=self.logits(canvas[:, top:row + 1])[:, -1, col])
+
+    @property
+    def reach(self):
+        """How many rows above it a pixel's logits read: each masked k x k convolution
+        looks k // 2 rows up (the 7x7 mask A: 3, each 3x3 mask B: 1). A step runs the
+        network on those rows and its own only; a row of zero padding above them changes
+        rows the step does not read."""
+        return sum(k // 2 for _, k, _, _, _ in self.layers)
 
     def log_probs(self, state):
         return log_softmax(state["logits"].astype(np.float64), axis=1)
