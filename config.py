@@ -98,7 +98,9 @@ profiles = {
                    "learning_rate": 3e-3},
                                     # the Keras walkthrough's resolution: a PixelCNN (64 filters,
                                     # 6 blocks: 5 min an epoch here, 128 would be about 4 times
-                                    # that) per digit on the whole 28x28 image, the suite's 7 levels
+                                    # that) per digit on the whole 28x28 image, the suite's 7
+                                    # levels; it sees 9 rows up, a third of the image, and
+                                    # classifies far worse (0.92) than at 10x10
 }
 best_profile = "shift"              # the most accurate profile on held-out training images
 

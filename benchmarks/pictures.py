@@ -1,7 +1,7 @@
 """The README's pictures, written into docs/ (the scripts' own output goes to generated/,
 which git ignores; this command is the one that changes tracked pictures):
 
-    python benchmarks/pictures.py                   # the samples (seconds)
+    python benchmarks/pictures.py                   # the samples (about a minute)
     python benchmarks/pictures.py --confusion=True  # and the confusion matrices (minutes)
 
 Every grid is drawn with --seed=0, so a rerun gives the same bytes.
