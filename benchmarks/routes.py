@@ -4,7 +4,7 @@ models over the 9 shifts each with small rotations (the second latent), on all 1
 test images and on the held-out training images (each digit's 5% that training held
 out with seed 0, which no model trained on).
 
-    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|pixelcnn28]
+    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|pixelcnn28|errors]
 
 Each set's log-likelihoods per transform are computed once (about 4 minutes per set for the
 test images on 2 cores, for the nine shifts; the 28x28 PixelCNN's take about 4 minutes
@@ -12,6 +12,7 @@ per shift) and kept in DIR (default: a temporary folder), so a rerun with
 the same DIR only recombines them.
 """
 import argparse
+import collections
 import os
 import sys
 import tempfile
@@ -87,6 +88,18 @@ def parts_route(parts, name, images, labels, priors, cache):
     return acc, np.mean([own[labels == d].mean() for d in range(10)])
 
 
+def errors(name, images, labels, priors, cache):
+    """What the `shift` profile's errors are (9-shift mixture): the commonest (true, taken)
+    pairs, and how far the true digit's score lies below the winner's (nats)."""
+    scores = util.log_mean_exp(log_likelihoods("shift", name, images, SHAPES["square9"], cache), axis=0) + priors
+    wrong = np.flatnonzero(scores.argmax(1) != labels)
+    pairs = collections.Counter(f"{labels[i]}->{scores[i].argmax()}" for i in wrong).most_common(6)
+    gap = scores[wrong].max(1) - scores[wrong, labels[wrong]]
+    print(f"shift errors: {len(wrong)}, commonest {', '.join(f'{p} {n}' for p, n in pairs)}; the true digit "
+          f"below the winner by a median {np.median(gap):.1f} nats (quartiles {np.percentile(gap, 25):.1f}, "
+          f"{np.percentile(gap, 75):.1f}), {np.mean(gap < 5):.0%} within 5 nats", flush=True)
+
+
 def route(members, transforms, name, images, labels, priors, cache):
     """Accuracy of the equal mixture over the members' models and the transforms, and the
     own-model NLL (bits/pixel, mean over the digits)."""
@@ -99,9 +112,9 @@ def route(members, transforms, name, images, labels, priors, cache):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache", default=None, help="folder for the per-transform log-likelihoods (default: temporary)")
-    p.add_argument("--rows", choices=["all", "shifts", "rotations", "pixelcnn28"], default="all",
-                   help="which rows: every route, the shift routes, the rotation routes or the 28x28 PixelCNN's "
-                        "(default all)")
+    p.add_argument("--rows", choices=["all", "shifts", "rotations", "pixelcnn28", "errors"], default="all",
+                   help="which rows: every route, the shift routes, the rotation routes, the 28x28 PixelCNN's, or "
+                        "what the `shift` profile's errors are (default all)")
     args = p.parse_args()
     args.cache = args.cache or tempfile.mkdtemp(prefix="routes_")
     util.make_folder(args.cache)
@@ -119,6 +132,8 @@ def main():
             for shape, transforms in ROTATED.items():
                 acc, nll = route(("shift",), transforms, name, images, labels, priors, args.cache)
                 print(f"shift {shape} {acc:.4f} | own-model NLL, digit mean {nll:.4f}", flush=True)
+        if args.rows in ("all", "errors"):
+            errors(name, images, labels, priors, args.cache)
         if args.rows in ("all", "pixelcnn28"):
             for row, parts in ROWS28.items():
                 acc, nll = parts_route(parts, name, images, labels, priors, args.cache)
