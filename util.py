@@ -21,7 +21,7 @@ from pixelbayes.families import FAMILIES, GRUFamily, NumpyGRU, NumpyPixelCNN, Pi
 from pixelbayes.files import make_folder  # noqa: F401
 from pixelbayes.images import read_images  # noqa: F401
 from pixelbayes.inference import (classifier_inputs, classify, confusion_matrix,  # noqa: F401
-                                  digit_log_likelihoods, log_priors, mixture_log_likelihoods, posteriors,
+                                  digit_log_likelihoods, in_contention, log_priors, mixture_log_likelihoods, posteriors,
                                   progress_iter, sample)
 from pixelbayes.modelfiles import load_models, load_net, model_path, read_meta, save_model  # noqa: F401
 from pixelbayes.novelty import log_evidence, thresholds, verdicts  # noqa: F401

@@ -32,12 +32,12 @@ def main():
     priors, i = util.log_priors(data["y_train"]), util.identity_index(transforms)
     for name, (images, labels) in routes.splits(data).items():
         terms = np.concatenate([routes.log_likelihoods(m, name, images, transforms, cache) for m in s.mix or (s.profile,)])
-        exact = util.classify(util.log_mean_exp(terms, axis=0), priors)
-        first = util.log_mean_exp(terms[i::len(transforms)], axis=0) + priors      # the image as it is
         full = util.log_mean_exp(terms, axis=0) + priors
+        first = util.log_mean_exp(terms[i::len(transforms)], axis=0) + priors      # the image as it is
+        exact = full.argmax(1)
         print(f"--- {name}: {len(labels)} images, exact mixture accuracy {np.mean(exact == labels):.4f}")
         for margin in MARGINS:
-            contend = first >= first.max(1, keepdims=True) - margin
+            contend = util.in_contention(first, margin)
             answer = np.where(contend, full, -np.inf).argmax(1)
             print(f"margin {margin:>2} nats: {int(np.sum(answer != exact)):>3} answers differ, accuracy "
                   f"{np.mean(answer == labels):.4f}, digits in contention per image {contend.sum(1).mean():.2f}")

@@ -73,18 +73,20 @@ ROWS28 = {"pixelcnn28, image as it is": [("pixelcnn28", SHAPES["none"])],
               [("shift", SHAPES["square9"]), ("pixelcnn28", SHAPES["none"])]}
 
 
-def parts_route(parts, name, images, labels, priors, cache):
-    """Accuracy of an equal mixture of parts, each part the equal mixture over its sets'
-    models ("a+b": both sets' terms) and its transforms; and, for one set, its own-model
-    NLL (bits/pixel over its own pixels, mean over the digits)."""
+def route(parts, name, images, labels, priors, cache):
+    """Accuracy of an equal mixture of parts, each part (sets, transforms) the equal
+    mixture over its sets' models ("a+b": both sets' terms) and its transforms; and, for
+    one part whose sets share an image size, its own-model NLL (bits/pixel, mean over the
+    digits; None otherwise)."""
     halves = [util.log_mean_exp(np.concatenate([log_likelihoods(m, name, images, transforms, cache)
                                                 for m in members.split("+")]), axis=0)
               for members, transforms in parts]
-    mixed = util.log_mean_exp(np.stack(halves), axis=0)
+    mixed = halves[0] if len(halves) == 1 else util.log_mean_exp(np.stack(halves), axis=0)
     acc = np.mean(util.classify(mixed, priors) == labels)
-    if len(parts) > 1 or "+" in parts[0][0]:
+    pixels = {util.settings_for(m).seq_len for m in parts[0][0].split("+")}
+    if len(parts) > 1 or len(pixels) > 1:
         return acc, None
-    own = -mixed[np.arange(len(labels)), labels] / util.settings_for(parts[0][0]).seq_len / np.log(2)
+    own = -mixed[np.arange(len(labels)), labels] / pixels.pop() / np.log(2)
     return acc, np.mean([own[labels == d].mean() for d in range(10)])
 
 
@@ -98,15 +100,6 @@ def errors(name, images, labels, priors, cache):
     print(f"shift errors: {len(wrong)}, commonest {', '.join(f'{p} {n}' for p, n in pairs)}; the true digit "
           f"below the winner by a median {np.median(gap):.1f} nats (quartiles {np.percentile(gap, 25):.1f}, "
           f"{np.percentile(gap, 75):.1f}), {np.mean(gap < 5):.0%} within 5 nats", flush=True)
-
-
-def route(members, transforms, name, images, labels, priors, cache):
-    """Accuracy of the equal mixture over the members' models and the transforms, and the
-    own-model NLL (bits/pixel, mean over the digits)."""
-    terms = np.concatenate([log_likelihoods(m, name, images, transforms, cache) for m in members])
-    mixed = util.log_mean_exp(terms, axis=0)
-    own = -mixed[np.arange(len(labels)), labels] / 100 / np.log(2)
-    return np.mean(util.classify(mixed, priors) == labels), np.mean([own[labels == d].mean() for d in range(10)])
 
 
 def main():
@@ -124,19 +117,19 @@ def main():
         print(f"--- {name}: {len(labels)} images")
         if args.rows in ("all", "shifts"):
             for members in MIXES:
-                row = [route(members, transforms, name, images, labels, priors, args.cache) + (shape,)
+                row = [route([("+".join(members), transforms)], name, images, labels, priors, args.cache) + (shape,)
                        for shape, transforms in SHAPES.items()]
                 print("+".join(members), " | ".join(f"{shape} {acc:.4f}" for acc, _, shape in row),
                       f"| own-model NLL, square9, digit mean {row[-1][1]:.4f}", flush=True)
         if args.rows in ("all", "rotations"):
             for shape, transforms in ROTATED.items():
-                acc, nll = route(("shift",), transforms, name, images, labels, priors, args.cache)
+                acc, nll = route([("shift", transforms)], name, images, labels, priors, args.cache)
                 print(f"shift {shape} {acc:.4f} | own-model NLL, digit mean {nll:.4f}", flush=True)
         if args.rows in ("all", "errors"):
             errors(name, images, labels, priors, args.cache)
         if args.rows in ("all", "pixelcnn28"):
             for row, parts in ROWS28.items():
-                acc, nll = parts_route(parts, name, images, labels, priors, args.cache)
+                acc, nll = route(parts, name, images, labels, priors, args.cache)
                 print(f"{row} {acc:.4f}" + (f" | own-model NLL, digit mean {nll:.4f}" if nll else ""), flush=True)
 
 

@@ -102,8 +102,7 @@ def mixture_log_likelihoods(models, images, transforms, settings, progress=False
         return run(models, copies, progress)
     i, count = identity_index(transforms), len(transforms)
     first = run(models, copies[i:i + 1], False)
-    scores = first + (0 if priors is None else np.asarray(priors)[None, :])
-    contend = scores >= scores.max(1, keepdims=True) - settings.cascade_margin
+    contend = in_contention(first + (0 if priors is None else np.asarray(priors)[None, :]), settings.cascade_margin)
     out, rest = first - np.log(count), np.delete(copies, i, axis=0)
     for d, members in enumerate(progress_iter(models, "models", progress)):
         rows = np.flatnonzero(contend[:, d])
@@ -111,6 +110,11 @@ def mixture_log_likelihoods(models, images, transforms, settings, progress=False
             others = run([members], rest[:, rows], False)[:, 0]
             out[rows, d] = np.logaddexp(first[rows, d], others + np.log(count - 1)) - np.log(count)
     return out
+
+
+def in_contention(scores, margin):
+    """The cascade's rule: which digits (n, digits) score within margin nats of each image's best."""
+    return scores >= scores.max(1, keepdims=True) - margin
 
 
 def _mixtures(settings):

@@ -62,7 +62,9 @@ def test_the_cascade_is_exact_for_the_digits_in_contention_and_a_lower_bound_for
     contend = gaps <= margin
     assert contend.sum() > len(images) and not contend.all()
     cascade = mixture(margin)
-    np.testing.assert_allclose(cascade[contend], exact[contend], rtol=1e-12)
+    # the second pass runs the nets on a subset of the images: other matrix shapes, which a
+    # BLAS kernel may round otherwise in float32
+    np.testing.assert_allclose(cascade[contend], exact[contend], rtol=1e-6)
     np.testing.assert_allclose(cascade[~contend], first[~contend] - np.log(9), rtol=1e-12)
     assert np.all(cascade[~contend] <= exact[~contend])
     np.testing.assert_allclose(mixture(margin, "keras"), cascade, rtol=RTOL)
