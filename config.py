@@ -20,6 +20,8 @@ pixelcnn_filters = 64               # PixelCNN: width of its convolutions (the b
                                     # half); the walkthrough's 128 (at 28x28) classifies 10x10
                                     # images about 1.7x slower than a GRU(256) on this CPU
 pixelcnn_blocks = 6                 # PixelCNN: residual blocks (1x1, 3x3 mask B, 1x1)
+pixelcnn_first_kernel = 7           # PixelCNN: side of the first, mask-A convolution (the
+                                    # walkthrough's 7; 2 * target_size - 1 sees every pixel before)
 ensemble = 1                        # models per digit (seeds seed, seed+1, ...); more than
                                     # one are an equal mixture
 mix = ()                            # names of other profiles whose models form, together,
@@ -101,6 +103,15 @@ profiles = {
                                     # that) per digit on the whole 28x28 image, the suite's 7
                                     # levels; it sees 9 rows up, a third of the image, and
                                     # classifies far worse (0.92) than at 10x10
+    "pixelcnn_wide": {"family": "pixelcnn", "pixelcnn_first_kernel": 19, "train_shifts": 1, "epochs": 20,
+                      "learning_rate": 3e-3},
+                                    # "pixelcnn" with a 19x19 first convolution: at 10x10 each
+                                    # pixel's first layer sees every pixel before it (the 7x7
+                                    # stack leaves the upper right unseen: the blind spot)
+    "pixelcnn14": {"family": "pixelcnn", "target_size": 14, "train_shifts": 1, "epochs": 20,
+                   "learning_rate": 3e-3},
+                                    # "pixelcnn" on 14x14 images: the input keeps more (a CNN
+                                    # reads 14x14 better than 10x10; benchmarks/inputs.py)
 }
 best_profile = "shift"              # the most accurate profile on held-out training images
 

@@ -4,7 +4,7 @@ models over the 9 shifts each with small rotations (the second latent), on all 1
 test images and on the held-out training images (each digit's 5% that training held
 out with seed 0, which no model trained on).
 
-    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|pixelcnn28|errors]
+    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|errors|pixelcnn28|wide|pixelcnn14]
 
 Each set's log-likelihoods per transform are computed once (about 4 minutes per set for the
 test images on 2 cores, for the nine shifts; the 28x28 PixelCNN's take about 4 minutes
@@ -73,6 +73,20 @@ ROWS28 = {"pixelcnn28, image as it is": [("pixelcnn28", SHAPES["none"])],
               [("shift", SHAPES["square9"]), ("pixelcnn28", SHAPES["none"])]}
 
 
+# the PixelCNN that sees every earlier pixel (a 19x19 first layer), declared before any of
+# its figures was read, with the `pixelcnn` rows above to compare
+ROWS_WIDE = {"pixelcnn_wide, image as it is: --profile=pixelcnn_wide": [("pixelcnn_wide", SHAPES["none"])],
+             "pixelcnn_wide, 5 shifts (cross)": [("pixelcnn_wide", CROSS5)],
+             "pixelcnn_wide, 9 shifts": [("pixelcnn_wide", SHAPES["square9"])],
+             "shift + pixelcnn_wide, 9 shifts each": [("shift+pixelcnn_wide", SHAPES["square9"])]}
+# a larger input (14x14, which a CNN reads better than 10x10: benchmarks/inputs.py), declared
+# before any of its figures was read; no mixes with the 10x10 sets (another variable)
+ROWS14 = {"pixelcnn14, image as it is: --profile=pixelcnn14": [("pixelcnn14", SHAPES["none"])],
+          "pixelcnn14, 5 shifts (cross)": [("pixelcnn14", CROSS5)],
+          "pixelcnn14, 9 shifts": [("pixelcnn14", SHAPES["square9"])]}
+GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14}
+
+
 def route(parts, name, images, labels, priors, cache):
     """Accuracy of an equal mixture of parts, each part (sets, transforms) the equal
     mixture over its sets' models ("a+b": both sets' terms) and its transforms; and, for
@@ -105,9 +119,10 @@ def errors(name, images, labels, priors, cache):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cache", default=None, help="folder for the per-transform log-likelihoods (default: temporary)")
-    p.add_argument("--rows", choices=["all", "shifts", "rotations", "pixelcnn28", "errors"], default="all",
-                   help="which rows: every route, the shift routes, the rotation routes, the 28x28 PixelCNN's, or "
-                        "what the `shift` profile's errors are (default all)")
+    p.add_argument("--rows", choices=["all", "shifts", "rotations", "errors", *GROUPS], default="all",
+                   help="which rows: every route, the shift routes, the rotation routes, what the `shift` profile's "
+                        "errors are, the 28x28 PixelCNN's, the PixelCNN's with a 19x19 first layer, or the 14x14 "
+                        "PixelCNN's (default all)")
     args = p.parse_args()
     args.cache = args.cache or tempfile.mkdtemp(prefix="routes_")
     util.make_folder(args.cache)
@@ -127,8 +142,8 @@ def main():
                 print(f"shift {shape} {acc:.4f} | own-model NLL, digit mean {nll:.4f}", flush=True)
         if args.rows in ("all", "errors"):
             errors(name, images, labels, priors, args.cache)
-        if args.rows in ("all", "pixelcnn28"):
-            for row, parts in ROWS28.items():
+        for key, rows in GROUPS.items():
+            for row, parts in rows.items() if args.rows in ("all", key) else ():
                 acc, nll = route(parts, name, images, labels, priors, args.cache)
                 print(f"{row} {acc:.4f}" + (f" | own-model NLL, digit mean {nll:.4f}" if nll else ""), flush=True)
 

@@ -41,6 +41,7 @@ class Settings(_Shape):
     gru_units: int
     pixelcnn_filters: int
     pixelcnn_blocks: int
+    pixelcnn_first_kernel: int
     ensemble: int
     mix: tuple
     epochs: int
@@ -83,6 +84,7 @@ class ModelSettings(_Shape):
     gru_units: int = None
     pixelcnn_filters: int = None
     pixelcnn_blocks: int = None
+    pixelcnn_first_kernel: int = 7           # files made before the setting: the walkthrough's 7x7
     epochs: int = None
     batch_size: int = None
     learning_rate: float = None

@@ -16,6 +16,7 @@ from .files import atomic_write, remove_quietly, write_json
 from .modelfiles import read_meta, save_model
 from .numerics import bits_per_pixel
 from .preprocess import identity_index, latents
+from .settings import ModelSettings
 
 
 @dataclasses.dataclass
@@ -327,9 +328,10 @@ def finished_with(path, settings, job):
         return False
     try:
         meta = read_meta(path) or {}
+        same = ModelSettings.from_record(meta["settings"]) == settings.model()
     except Exception:
         return False
-    return meta.get("settings") == settings.record() and all(meta.get(k) == job[k] for k in ("seed", "train_images"))
+    return same and all(meta.get(k) == job[k] for k in ("seed", "train_images"))
 
 
 

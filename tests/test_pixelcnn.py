@@ -98,11 +98,23 @@ def test_changing_pixel_t_changes_no_logit_at_or_before_t():
         assert min(diff[right, right + 1].min(), diff[below, below + 10].min()) > 1e-4, name
 
 
-def test_the_samplers_probabilities_are_the_full_networks():
-    s = tiny(pixelcnn_filters=16, pixelcnn_blocks=2)
+def test_a_first_kernel_of_19_sees_every_earlier_pixel_where_7_leaves_a_blind_spot():
+    """At 10x10 the walkthrough's 7x7 mask A, with the 3x3 mask-B blocks after it, leaves
+    pixels to the upper right unseen (pixel 10, the second row's first, never sees pixels
+    4 to 9 of the row above); a 19x19 first layer sees every pixel before each one."""
+    narrow = reach(pixelcnn.pixelcnn_layers(16, 6, 7))
+    wide = reach(pixelcnn.pixelcnn_layers(16, 2, 7, first_kernel=19))
+    earlier = np.triu_indices(100, 1)                               # (pixel, a later position)
+    assert wide[earlier].all() and not wide[np.tril_indices(100)].any()
+    assert not narrow[np.tril_indices(100)].any() and not narrow[4:10, 10].any() and narrow[:4, 10].all()
+
+
+@pytest.mark.parametrize("first", [7, 19])
+def test_the_samplers_probabilities_are_the_full_networks(first):
+    s = tiny(pixelcnn_filters=16, pixelcnn_blocks=2, pixelcnn_first_kernel=first)
     net, weights = random_net(s, seed=3)
     levels = np.random.default_rng(2).integers(0, 7, (4, 10, 10))
-    assert net.reach == 3 + 2 < 9                   # the steps of rows 6 to 9 run on a crop of the canvas
+    assert net.reach == first // 2 + 2              # 7: the steps of rows 6 to 9 run on a crop of the canvas
     steps = stepwise_probabilities(net, levels)
     np.testing.assert_allclose(steps, keras_probabilities(weights, s, levels), atol=2e-5)
     np.testing.assert_allclose(np.log(steps), graph_log_probabilities(weights, s, levels), atol=2e-5)
@@ -114,8 +126,9 @@ def test_the_samplers_probabilities_are_the_full_networks():
     assert net.log_likelihoods(np.zeros((0, 10, 10), np.int64)).shape == (0,)
 
 
-def test_a_saved_model_round_trips(tmp_path):
-    s = tiny(pixelcnn_blocks=2)
+@pytest.mark.parametrize("first", [7, 19])
+def test_a_saved_model_round_trips(tmp_path, first):
+    s = tiny(pixelcnn_blocks=2, pixelcnn_first_kernel=first)
     net, weights = random_net(s, seed=5)
     path = str(tmp_path / "model_4.keras")
     util.save_model(path, weights, s, dict(digit=4))

@@ -16,7 +16,7 @@ DOCS = os.path.join(ROOT, "docs")          # the README's pictures (benchmarks/p
 
 
 # the profiles with shipped models of their own; "mix" mixes two of them
-SHIPPED = ["tutorial", "fast", "shift", "pixelcnn", "pixelcnn28"]
+SHIPPED = ["tutorial", "fast", "shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "pixelcnn14"]
 
 
 @pytest.mark.parametrize("profile", SHIPPED)
@@ -25,19 +25,22 @@ def test_shipped_models_carry_their_profiles_settings_and_no_optimizer(profile):
     for d in range(10):
         path = util.model_path(settings.models_dir, d)
         net = util.load_net(path, digit=d)
-        assert net.meta["settings"] == settings.record()        # made with exactly this profile
-        assert (net.target_size, net.levels) == (settings.target_size, 7) and net.target_size in (10, 28)
+        assert net.settings == settings.model()        # made with exactly this profile (files
+                                                       # older than a field: its default)
+        assert (net.target_size, net.levels) == (settings.target_size, 7) and net.target_size in (10, 14, 28)
         if settings.family == "gru":
             assert net.units == settings.gru_units
         else:
-            assert net.weights[0].shape == (7, 7, 7, settings.pixelcnn_filters)
+            k = settings.pixelcnn_first_kernel
+            assert net.weights[0].shape == (k, k, 7, settings.pixelcnn_filters)
         assert not any("optimizer" in n for n in zipfile.ZipFile(path).namelist())
         assert os.path.getsize(path) < 2_000_000
 
 
 @pytest.mark.parametrize("profile,n,least", [("tutorial", 1000, 0.97), ("fast", 1000, 0.97), ("shift", 300, 0.97),
                                              ("mix", 300, 0.97), ("pixelcnn", 1000, 0.97), ("families", 300, 0.97),
-                                             ("pixelcnn28", 300, 0.85)])
+                                             ("pixelcnn28", 300, 0.85), ("pixelcnn_wide", 1000, 0.97),
+                                             ("pixelcnn14", 1000, 0.97)])
 def test_shipped_models_classify_real_test_images(profile, n, least):
     settings = util.settings_for(profile)
     data = util.load_mnist()

@@ -36,14 +36,15 @@ def causal_mask(kernel_size, mask_type):
     return mask
 
 
-def pixelcnn_layers(filters, blocks, levels):
+def pixelcnn_layers(filters, blocks, levels, first_kernel=7):
     """The PixelCNN's convolutions in order, (name, kernel size, mask type or None, input
     width, output width); every one but "logits" is followed by a ReLU, and each block's
-    output is added to the block's input: a 7x7 mask-A convolution, `blocks` residual
+    output is added to the block's input: a first_kernel x first_kernel mask-A
+    convolution (the walkthrough's 7x7), `blocks` residual
     blocks (1x1 halving the width, 3x3 mask B, 1x1 back), two 1x1 mask-B convolutions
     and a 1x1 convolution to one logit per level."""
     half = filters // 2
-    layers = [("mask_a", 7, "A", levels, filters)]
+    layers = [("mask_a", first_kernel, "A", levels, filters)]
     for b in range(blocks):
         layers += [(f"block{b}_in", 1, None, filters, half), (f"block{b}_mask_b", 3, "B", half, half),
                    (f"block{b}_out", 1, None, half, filters)]
@@ -100,7 +101,8 @@ def numpy_masked_conv(x, kernel, bias, kernel_size, mask_type):
         cols = np.zeros((b, h, w, len(taps), c), np.float32)
         for t, (i, j) in enumerate(taps):               # input (y + i - k, x + j - k)
             y0, y1, x0, x1 = max(k - i, 0), min(h, h + k - i), max(k - j, 0), min(w, w + k - j)
-            cols[:, y0:y1, x0:x1, t] = x[:, y0 + i - k:y1 + i - k, x0 + j - k:x1 + j - k]
+            if y0 < y1 and x0 < x1:                     # else the tap lies wholly beyond the image
+                cols[:, y0:y1, x0:x1, t] = x[:, y0 + i - k:y1 + i - k, x0 + j - k:x1 + j - k]
         x = cols
     kept = kernel[tuple(np.array(taps).T)] if kernel_size > 1 else kernel[0, 0]
     y = x.reshape(-1, len(taps) * c) @ kept.reshape(len(taps) * c, -1) + bias
@@ -122,7 +124,7 @@ class NumpyPixelCNN(PixelNet):
 
     def __init__(self, weights, settings, meta=None):
         super().__init__(settings, meta)
-        self.layers = pixelcnn_layers(settings.pixelcnn_filters, settings.pixelcnn_blocks, self.levels)
+        self.layers = PixelCNNFamily.layers(settings)
         self.weights = [np.asarray(v, np.float32) for v in weights]
 
     def logits(self, levels):
@@ -172,13 +174,13 @@ class PixelCNNFamily:
     levels at every pixel. Its saved form uses MaskedConv2D, a Conv2D whose kernel is
     multiplied by its mask in every call (custom_objects() gives it to Keras for loading)."""
     name = "pixelcnn"
-    fields = ("pixelcnn_filters", "pixelcnn_blocks")
+    fields = ("pixelcnn_filters", "pixelcnn_blocks", "pixelcnn_first_kernel")
     Net = NumpyPixelCNN
 
     @staticmethod
     def layers(s):
         """pixelcnn_layers of settings s."""
-        return pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels)
+        return pixelcnn_layers(s.pixelcnn_filters, s.pixelcnn_blocks, s.levels, s.pixelcnn_first_kernel)
 
     @staticmethod
     def weight_layout(s):
@@ -226,7 +228,8 @@ class PixelCNNFamily:
         if len(convs) < 4 or (len(convs) - 4) % 3:
             return False
         first = convs[0]["config"]
-        expected = pixelcnn_layers(first["filters"], (len(convs) - 4) // 3, convs[-1]["config"]["filters"])
+        expected = pixelcnn_layers(first["filters"], (len(convs) - 4) // 3, convs[-1]["config"]["filters"],
+                                   first["kernel_size"][0])
         return all(l["config"]["name"] == name and l["config"]["kernel_size"] in ([k, k], (k, k))
                    and l["config"].get("mask_type") == mask and l["config"]["filters"] == cout
                    and l["config"]["activation"] == ("softmax" if name == "logits" else "relu")
@@ -249,7 +252,8 @@ class PixelCNNFamily:
         size, _, levels = model.input_shape[1:]
         return weights, dict(fallback.record() if fallback.family == "pixelcnn" else {}, family="pixelcnn",
                              target_size=size, max_intensity=levels - 1, pixelcnn_filters=weights[0].shape[-1],
-                             pixelcnn_blocks=(len(weights) // 2 - 4) // 3)
+                             pixelcnn_blocks=(len(weights) // 2 - 4) // 3,
+                             pixelcnn_first_kernel=weights[0].shape[0])
 
     @staticmethod
     def custom_objects():
