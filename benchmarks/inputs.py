@@ -19,18 +19,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import util  # noqa: E402
+import routes  # noqa: E402
+from routes import util  # noqa: E402
 from pixelbayes.preprocess import preprocess_transformed  # noqa: E402
-
-
-def parts(data):
-    """(training images less the held-out share, their labels), (held-out, labels)."""
-    split = {d: util.split_validation(int(np.sum(data["y_train"] == d)), 0.05, 0) for d in range(10)}
-    out = []
-    for k in (0, 1):
-        out.append((np.concatenate([data["x_train"][data["y_train"] == d][split[d][k]] for d in range(10)]),
-                    np.concatenate([np.full(len(split[d][k]), d) for d in range(10)])))
-    return out
 
 
 def views(images, size, levels, transforms):
@@ -60,7 +51,7 @@ def cnn(size, seed):
 
 def measure(data, size, levels, shifts, epochs, seed=0):
     """Held-out and test accuracy of the CNN on one input form."""
-    (x, y), (xv, yv) = parts(data)
+    (x, y), (xv, yv) = routes.training_split(data)
     transforms = util.latents(shifts)
     train = views(x, size, levels, transforms)
     model, rng = cnn(size, seed), np.random.default_rng(seed)
