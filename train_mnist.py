@@ -12,7 +12,7 @@ import time
 
 import util
 
-TRAINING_FLAGS = [f for f in util.TRAINING_FIELDS if f != "train_shifts"] + ["seed"]   # flag = field name
+TRAINING_FLAGS = [f for f in util.TRAINING_FIELDS if not f.startswith("train_")] + ["seed"]   # flag = field name
 USED = ["models_dir", *util.MODEL_FIELDS, "ensemble", *util.TRAINING_FIELDS, "seed"]      # printed once
 
 
@@ -44,8 +44,8 @@ def build_parser(s):
 
 
 def make_jobs(s, args, data):
-    """One job per model to train: its digit's preprocessed images (a copy per shift when
-    augmenting), file, seed and member number."""
+    """One job per model to train: its digit's preprocessed images (a copy per shift and
+    rotation when augmenting), file, seed and member number."""
     jobs = []
     for digit, member in [(d, m) for d in (range(10) if args.all_digits else [args.digit]) for m in range(s.ensemble)]:
         path = util.model_path(s.models_dir, digit, member)
@@ -60,7 +60,7 @@ def make_jobs(s, args, data):
         if args.resume and util.finished_with(path, s, job):
             print(f"digit {digit}: {path} is already trained with these settings, kept")
             continue
-        jobs.append(dict(job, levels=util.preprocess_transformed(images, util.latents(s.train_shifts), s.target_size,
+        jobs.append(dict(job, levels=util.preprocess_transformed(images, s.train_latents(), s.target_size,
                                                                  s.max_intensity)))
     return jobs
 

@@ -4,7 +4,7 @@ models over the 9 shifts each with small rotations (the second latent), on all 1
 test images and on the held-out training images (each digit's 5% that training held
 out with seed 0, which no model trained on).
 
-    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|errors|pixelcnn28|wide|pixelcnn14]
+    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|errors|pixelcnn28|wide|pixelcnn14|trained_rotations]
 
 Each set's log-likelihoods per transform are computed once (about 4 minutes per set for the
 test images on 2 cores, for the nine shifts; the 28x28 PixelCNN's take about 4 minutes
@@ -89,7 +89,13 @@ ROWS_WIDE = {"pixelcnn_wide, image as it is: --profile=pixelcnn_wide": [("pixelc
 ROWS14 = {"pixelcnn14, image as it is: --profile=pixelcnn14": [("pixelcnn14", SHAPES["none"])],
           "pixelcnn14, 5 shifts (cross)": [("pixelcnn14", CROSS5)],
           "pixelcnn14, 9 shifts": [("pixelcnn14", SHAPES["square9"])]}
-GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14}
+# the rotation as a latent learnt in training (the PixelCNN trained on 9 shifts x rotations
+# 0, -10, +10 degrees), declared before any of its figures was read
+ROWS_ROTATE = {"pixelcnn_rotate, image as it is": [("pixelcnn_rotate", SHAPES["none"])],
+               "pixelcnn_rotate, 9 shifts": [("pixelcnn_rotate", SHAPES["square9"])],
+               "pixelcnn_rotate, 9 shifts x rotations 0,+-10: --profile=pixelcnn_rotate":
+                   [("pixelcnn_rotate", util.latents(1, (-10, 10)))]}
+GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14, "trained_rotations": ROWS_ROTATE}
 
 
 def route(parts, name, images, labels, priors, cache):
@@ -126,8 +132,8 @@ def main():
     p.add_argument("--cache", default=None, help="folder for the per-transform log-likelihoods (default: temporary)")
     p.add_argument("--rows", choices=["all", "shifts", "rotations", "errors", *GROUPS], default="all",
                    help="which rows: every route, the shift routes, the rotation routes, what the `shift` profile's "
-                        "errors are, the 28x28 PixelCNN's, the PixelCNN's with a 19x19 first layer, or the 14x14 "
-                        "PixelCNN's (default all)")
+                        "errors are, the 28x28 PixelCNN's, the PixelCNN's with a 19x19 first layer, the 14x14 "
+                        "PixelCNN's, or the rotation-trained PixelCNN's (default all)")
     args = p.parse_args()
     args.cache = args.cache or tempfile.mkdtemp(prefix="routes_")
     util.make_folder(args.cache)

@@ -25,7 +25,11 @@ class _Shape:
     def record(self):
         """The settings a model file keeps: its family's shape and the training recipe."""
         names = MODEL_FIELDS + FAMILIES[self.family].fields + TRAINING_FIELDS
-        return {k: getattr(self, k) for k in names}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in ((k, getattr(self, k)) for k in names)}
+
+    def train_latents(self):
+        """The transforms that training's augmentation draws from (preprocess.latents)."""
+        return latents(self.train_shifts, self.train_rotations)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Settings(_Shape):
     seed: int
     clipnorm: float
     train_shifts: int
+    train_rotations: tuple
     grid_size: int
     tile_size: int
     classify_num_images: int
@@ -92,17 +97,19 @@ class ModelSettings(_Shape):
     validation_fraction: float = None
     clipnorm: float = None
     train_shifts: int = 0
+    train_rotations: tuple = ()              # files made before the setting: no rotations
 
     @classmethod
     def from_record(cls, record):
-        """From a file's settings record; names this version does not know are left out."""
+        """From a file's settings record (lists read as tuples); names this version does
+        not know are left out."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in record.items() if k in names})
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in names})
 
 
 MODEL_FIELDS = ("family", "target_size", "max_intensity")
 TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction",
-                   "clipnorm", "train_shifts")
+                   "clipnorm", "train_shifts", "train_rotations")
 _DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")
 
 
@@ -130,6 +137,7 @@ def settings_for(name=None):
     return Settings(profile=name, default_profile=config.profile,
                     models_dir=os.path.join(config.root, "trained", models),
                     generated_dir=generated, **dict(values, mix=tuple(values["mix"]),
+                                                    train_rotations=tuple(values["train_rotations"]),
                                                     test_rotations=tuple(values["test_rotations"]),
                                                     test_strokes=tuple(values["test_strokes"])))
 

@@ -15,7 +15,7 @@ from .families import FAMILIES
 from .files import atomic_write, remove_quietly, write_json
 from .modelfiles import read_meta, save_model
 from .numerics import bits_per_pixel
-from .preprocess import identity_index, latents
+from .preprocess import identity_index
 from .settings import ModelSettings
 
 
@@ -123,15 +123,16 @@ def setup_training(jobs, settings):
     """A run: each job's data, the side-by-side graph and its optimizer, as a dict.
 
     jobs: dicts with levels (n, size, size), or (transforms, n, size, size) with a copy per
-    transform of latents(settings.train_shifts); path (all in one folder), digit, member, seed.
+    transform of settings.train_latents(); path (all in one folder), digit, member, seed.
     """
     keras, s = get_keras(), settings
     if s.lr_schedule not in ("cosine", "constant"):
         raise UserError(f"unknown learning-rate schedule {s.lr_schedule!r}")
     seqs = [np.asarray(j["levels"]).reshape(-1, np.shape(j["levels"])[-3], s.seq_len).astype(np.int32)
             for j in jobs]
-    if any(len(q) != len(latents(s.train_shifts)) for q in seqs):
-        raise ValueError(f"each job needs one copy of its images per shift of train_shifts={s.train_shifts}")
+    if any(len(q) != len(s.train_latents()) for q in seqs):
+        raise ValueError(f"each job needs one copy of its images per shift of train_shifts={s.train_shifts} "
+                         f"and rotation of train_rotations={s.train_rotations}")
     split = [split_validation(q.shape[1], s.validation_fraction, j["seed"]) for q, j in zip(seqs, jobs)]
     description = dict(settings=s.record(), jobs=[
         dict(digit=j["digit"], member=j.get("member", 0), seed=j["seed"], train_images=int(q.shape[1]),
@@ -165,7 +166,7 @@ def _model_metric(g):
 def _batch(run, rows, copies=None):
     """Inputs and targets (len, models, steps), both the pixels: rows[g] are model g's
     images, copies[g] which transformed copy of each (default: the identity's)."""
-    plain = identity_index(latents(run.settings.train_shifts))
+    plain = identity_index(run.settings.train_latents())
     y = np.stack([q[plain if copies is None else copies[g], rows[g]] for g, q in enumerate(run.seqs)], axis=1)
     return y, y
 

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 
 import numpy as np
@@ -98,6 +99,29 @@ def test_augmented_training_takes_shifted_copies_and_holds_out_the_unshifted(tmp
     assert meta["settings"]["train_shifts"] == 1
     with pytest.raises(ValueError, match="one copy of its images per shift"):
         train_one(copies[:1], str(tmp_path / "model_1.keras"), 1, s, verbose=0)
+
+
+def test_rotations_in_training_are_recorded_and_resumed(tmp_path):
+    """train_rotations: one copy per shift and rotation (27 for shifts 1 and rotations
+    -10, 10); the file records them, --resume continues a stopped run with them (the
+    record, read back from JSON, matches), and a model trained with other rotations or
+    none is not taken as finished."""
+    images = np.clip(np.random.default_rng(1).integers(0, 255, (10, 28, 28)), 0, 255).astype(np.uint8)
+    s = small(train_shifts=1, train_rotations=(-10, 10), epochs=2, gru_units=8)
+    copies = util.preprocess_transformed(images, s.train_latents(), 10, 6)
+    assert copies.shape[0] == 27 and not np.array_equal(copies[1], copies[0])    # rotated, not shifted
+    path = str(tmp_path / "model_0.keras")
+    with pytest.raises(ValueError, match="rotation of train_rotations"):
+        train_one(copies[:9], path, 0, s, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        train_one(copies, path, 0, s, verbose=0, after_epoch=stop_after(1, []))
+    seen = []
+    meta = train_one(copies, path, 0, s, resume=True, verbose=0, after_epoch=stop_after(99, seen))
+    assert seen == [2] and meta["settings"]["train_rotations"] == [-10, 10]
+    job = dict(seed=0, train_images=10)
+    assert util.finished_with(path, s, job)
+    for other in [(), (-5, 5)]:
+        assert not util.finished_with(path, dataclasses.replace(s, train_rotations=other), job)
 
 
 def stop_after(stop_epoch, seen):
