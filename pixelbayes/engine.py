@@ -65,7 +65,7 @@ def mixture_log_likelihoods(models, copies, batch_size=512):
     nets = [(d, net) for d, members in enumerate(models) for net in members]
     groups = {}
     for i, (_, net) in enumerate(nets):
-        groups.setdefault(tuple(sorted(net.settings.record().items())), []).append(i)
+        groups.setdefault(net.settings, []).append(i)              # ModelSettings: frozen, hashable
     flat = copies.reshape(-1, *copies.shape[2:])
     terms = [None] * len(nets)                                   # each (transforms, n)
     for members in groups.values():
