@@ -24,8 +24,8 @@ class _Shape:
 
     def record(self):
         """The settings a model file keeps: its family's shape and the training recipe."""
-        names = MODEL_FIELDS + FAMILIES[self.family].fields + TRAINING_FIELDS
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in ((k, getattr(self, k)) for k in names)}
+        values = {k: getattr(self, k) for k in MODEL_FIELDS + FAMILIES[self.family].fields + TRAINING_FIELDS}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}     # JSON's form
 
     def train_latents(self):
         """The transforms that training's augmentation draws from (preprocess.latents)."""
@@ -136,10 +136,8 @@ def settings_for(name=None):
     generated = os.path.join(config.root, "generated", *([] if default else [name]))
     return Settings(profile=name, default_profile=config.profile,
                     models_dir=os.path.join(config.root, "trained", models),
-                    generated_dir=generated, **dict(values, mix=tuple(values["mix"]),
-                                                    train_rotations=tuple(values["train_rotations"]),
-                                                    test_rotations=tuple(values["test_rotations"]),
-                                                    test_strokes=tuple(values["test_strokes"])))
+                    generated_dir=generated,     # sequences (mix, rotations, strokes) as tuples
+                    **{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()})
 
 
 
