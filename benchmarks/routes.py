@@ -4,7 +4,8 @@ models over the 9 shifts each with small rotations (the second latent), on all 1
 test images and on the held-out training images (each digit's 5% that training held
 out with seed 0, which no model trained on).
 
-    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|errors|pixelcnn28|wide|pixelcnn14|trained_rotations]
+    python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|errors|pixelcnn28|wide|pixelcnn14|
+                                 trained_rotations|trained_elastic]
 
 Each set's log-likelihoods per transform are computed once (about 4 minutes per set for the
 test images on 2 cores, for the nine shifts; the 28x28 PixelCNN's take about 4 minutes
@@ -95,7 +96,12 @@ ROWS_ROTATE = {"pixelcnn_rotate, image as it is": [("pixelcnn_rotate", SHAPES["n
                "pixelcnn_rotate, 9 shifts": [("pixelcnn_rotate", SHAPES["square9"])],
                "pixelcnn_rotate, 9 shifts x rotations 0,+-10: --profile=pixelcnn_rotate":
                    [("pixelcnn_rotate", util.latents(1, (-10, 10)))]}
-GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14, "trained_rotations": ROWS_ROTATE}
+# elastic deformations in training (the PixelCNN trained on 9 shifts x the image as it is and
+# 2 elastic deformations of it), declared before any of its figures was read
+ROWS_ELASTIC = {"pixelcnn_elastic, image as it is": [("pixelcnn_elastic", SHAPES["none"])],
+                "pixelcnn_elastic, 9 shifts: --profile=pixelcnn_elastic": [("pixelcnn_elastic", SHAPES["square9"])]}
+GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14, "trained_rotations": ROWS_ROTATE,
+          "trained_elastic": ROWS_ELASTIC}
 
 
 def route(parts, name, images, labels, priors, cache):
@@ -133,7 +139,8 @@ def main():
     p.add_argument("--rows", choices=["all", "shifts", "rotations", "errors", *GROUPS], default="all",
                    help="which rows: every route, the shift routes, the rotation routes, what the `shift` profile's "
                         "errors are, the 28x28 PixelCNN's, the PixelCNN's with a 19x19 first layer, the 14x14 "
-                        "PixelCNN's, or the rotation-trained PixelCNN's (default all)")
+                        "PixelCNN's, the rotation-trained PixelCNN's, or the PixelCNN's trained with elastic "
+                        "deformations (default all)")
     args = p.parse_args()
     args.cache = args.cache or tempfile.mkdtemp(prefix="routes_")
     util.make_folder(args.cache)

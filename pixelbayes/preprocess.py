@@ -1,6 +1,7 @@
 """What a model reads: the 28x28 image shrunk to target_size x target_size and quantised
-to levels; and the latent transforms of the 28x28 image (shifts, rotations), one list
-that training's augmentation and the classifier's mixture both take."""
+to levels; and the latent transforms of the 28x28 image (shifts, rotations, elastic
+deformations, strokes), one list that training's augmentation and the classifier's
+mixture both take."""
 import dataclasses
 
 import numpy as np
@@ -48,6 +49,13 @@ def levels_to_uint8(levels, max_intensity):
     return np.round(np.asarray(levels, np.float64) * (255.0 / max_intensity)).astype(np.uint8)
 
 
+def _in_dtype_of(out, images):
+    """A resampled float image back in the input's dtype (integers rounded and clipped)."""
+    if np.issubdtype(images.dtype, np.integer):
+        out = np.clip(np.round(out), 0, np.iinfo(images.dtype).max)
+    return out.astype(images.dtype)
+
+
 def rotate_images(images, degrees):
     """Rotate images (n, h, w) by `degrees` about their centre (bilinear, the corners that
     come in are 0, the background), back to the input's dtype."""
@@ -55,9 +63,29 @@ def rotate_images(images, degrees):
     images = np.asarray(images)
     out = ndimage.rotate(images.astype(np.float32), degrees, axes=(1, 2), reshape=False, order=1,
                          mode="constant", cval=0.0)
-    if np.issubdtype(images.dtype, np.integer):
-        out = np.clip(np.round(out), 0, np.iinfo(images.dtype).max)
-    return out.astype(images.dtype)
+    return _in_dtype_of(out, images)
+
+
+ELASTIC_ALPHA = 34.0    # elastic deformations at 28x28 (Simard, Steinkraus and Platt 2003): a
+ELASTIC_SIGMA = 4.0     # field uniform in [-1, 1], Gaussian-smoothed (sigma), scaled (alpha)
+ELASTIC_SEED = 7        # with the draw, seeds the fields (the shipped pixelcnn_elastic's)
+
+
+def elastic_images(images, draw):
+    """Each image (n, h, w) under its own elastic deformation: a random displacement field
+    per image and axis, uniform in [-1, 1], Gaussian-smoothed with ELASTIC_SIGMA pixels and
+    scaled by ELASTIC_ALPHA, then bilinear sampling (0 outside). `draw` (>= 1) seeds the
+    fields: the same draw deforms the n-th image the same way every time."""
+    from scipy import ndimage
+    images = np.asarray(images)
+    n, h, w = images.shape
+    noise = np.random.default_rng([ELASTIC_SEED, draw]).uniform(-1, 1, size=(2, n, h, w))
+    dy, dx = (ELASTIC_ALPHA * ndimage.gaussian_filter(f, (0, ELASTIC_SIGMA, ELASTIC_SIGMA), mode="constant")
+              for f in noise)
+    i, y, x = np.meshgrid(np.arange(n), np.arange(h), np.arange(w), indexing="ij")
+    out = ndimage.map_coordinates(images.astype(np.float32), [i, y + dy, x + dx], order=1,
+                                  mode="constant", cval=0.0)
+    return _in_dtype_of(out, images)
 
 
 def restroke(images, stroke):
@@ -69,36 +97,42 @@ def restroke(images, stroke):
 @dataclasses.dataclass(frozen=True)
 class Transform:
     """One value of the latent variables of a 28x28 image: a translation by dy rows and
-    dx columns, then a rotation by `degrees` about the centre, then a change of stroke
-    width (`stroke`: -1 thinner, 1 thicker). p(x | k) sums over them."""
+    dx columns, then a rotation by `degrees` about the centre, then the image's own
+    elastic deformation number `elastic` (0: none; training's augmentation only), then a
+    change of stroke width (`stroke`: -1 thinner, 1 thicker). p(x | k) sums over them."""
     dy: int = 0
     dx: int = 0
     degrees: float = 0.0
     stroke: int = 0
+    elastic: int = 0
 
     @property
     def identity(self):
-        return self.dy == 0 and self.dx == 0 and self.degrees == 0 and self.stroke == 0
+        return self == Transform()
 
     @property
     def name(self):
         return (f"shift({self.dy:+d},{self.dx:+d})" + (f" rotate({self.degrees:+g})" if self.degrees else "")
+                + (f" elastic({self.elastic})" if self.elastic else "")
                 + (f" stroke({self.stroke:+d})" if self.stroke else ""))
 
     def apply(self, images):
         out = shift_images(images, self.dy, self.dx)
         out = rotate_images(out, self.degrees) if self.degrees else out
+        out = elastic_images(out, self.elastic) if self.elastic else out
         return restroke(out, self.stroke) if self.stroke else out
 
 
-def latents(shifts=0, rotations=(), strokes=()):
+def latents(shifts=0, rotations=(), strokes=(), elastic=0):
     """The latent transforms: each shift of shift_grid(shifts) with each rotation of
-    (0, *rotations) degrees and each stroke change of (0, *strokes), shift by shift.
+    (0, *rotations) degrees, each of the image as it is and its `elastic` deformations,
+    and each stroke change of (0, *strokes), shift by shift.
     Exactly one is the identity (identity_index); a new latent is one more field of
     Transform, applied in its apply, and one more loop here."""
     angles = (0.0,) + tuple(float(r) for r in rotations if r)
     widths = (0,) + tuple(int(k) for k in strokes if k)
-    return [Transform(dy, dx, a, k) for dy, dx in shift_grid(shifts) for a in angles for k in widths]
+    return [Transform(dy, dx, a, k, e) for dy, dx in shift_grid(shifts) for a in angles
+            for e in range(elastic + 1) for k in widths]
 
 
 def identity_index(transforms):

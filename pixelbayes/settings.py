@@ -29,7 +29,7 @@ class _Shape:
 
     def train_latents(self):
         """The transforms that training's augmentation draws from (preprocess.latents)."""
-        return latents(self.train_shifts, self.train_rotations)
+        return latents(self.train_shifts, self.train_rotations, elastic=self.train_elastic)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Settings(_Shape):
     clipnorm: float
     train_shifts: int
     train_rotations: tuple
+    train_elastic: int
     grid_size: int
     tile_size: int
     classify_num_images: int
@@ -98,6 +99,7 @@ class ModelSettings(_Shape):
     clipnorm: float = None
     train_shifts: int = 0
     train_rotations: tuple = ()              # files made before the setting: no rotations
+    train_elastic: int = 0                   # files made before the setting: no deformations
 
     @classmethod
     def from_record(cls, record):
@@ -109,7 +111,7 @@ class ModelSettings(_Shape):
 
 MODEL_FIELDS = ("family", "target_size", "max_intensity")
 TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction",
-                   "clipnorm", "train_shifts", "train_rotations")
+                   "clipnorm", "train_shifts", "train_rotations", "train_elastic")
 _DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")
 
 

@@ -132,7 +132,8 @@ def setup_training(jobs, settings):
             for j in jobs]
     if any(len(q) != len(s.train_latents()) for q in seqs):
         raise ValueError(f"each job needs one copy of its images per shift of train_shifts={s.train_shifts} "
-                         f"and rotation of train_rotations={s.train_rotations}")
+                         f"and rotation of train_rotations={s.train_rotations} "
+                         f"and elastic copy of train_elastic={s.train_elastic}")
     split = [split_validation(q.shape[1], s.validation_fraction, j["seed"]) for q, j in zip(seqs, jobs)]
     description = dict(settings=s.record(), jobs=[
         dict(digit=j["digit"], member=j.get("member", 0), seed=j["seed"], train_images=int(q.shape[1]),

@@ -29,6 +29,25 @@ def test_shifts_move_the_image_and_fill_with_background():
     assert np.array_equal(preprocess.shift_images(img, 0, 0), img)
 
 
+def test_elastic_deformations_are_each_images_own_and_repeatable(monkeypatch):
+    """An elastic copy is a smooth displacement of the image, the n-th image's field is the
+    same every time (draw d), another draw or another image gets another field, and with
+    alpha 0 the image comes back unchanged (bilinear sampling at the pixels themselves)."""
+    images, _ = synthetic_digits(4, seed=5)
+    twins = np.stack([images[0], images[0]])
+    first, again = preprocess.elastic_images(twins, 1), preprocess.elastic_images(twins, 1)
+    assert first.dtype == np.uint8 and first.shape == twins.shape and np.array_equal(first, again)
+    assert not np.array_equal(first[0], first[1])                    # each image its own field
+    assert not np.array_equal(first, preprocess.elastic_images(twins, 2))
+    assert not np.array_equal(first[0], twins[0])
+    assert abs(int(first[0].sum()) - int(twins[0].sum())) < 0.5 * twins[0].sum()   # moved, not lost
+    transforms = preprocess.latents(1, elastic=2)
+    assert len(transforms) == 27 and len({t.name for t in transforms}) == 27
+    assert transforms[preprocess.identity_index(transforms)] == preprocess.Transform()
+    monkeypatch.setattr(preprocess, "ELASTIC_ALPHA", 0.0)
+    assert np.array_equal(preprocess.elastic_images(images, 1), images)
+
+
 def test_brightest_level_maps_to_255_without_wrapping():
     out = preprocess.levels_to_uint8(np.arange(7), 6)
     assert out[-1] == 255 and out[0] == 0

@@ -16,7 +16,8 @@ DOCS = os.path.join(ROOT, "docs")          # the README's pictures (benchmarks/p
 
 
 # the profiles with shipped models of their own; "mix" mixes two of them
-SHIPPED = ["tutorial", "fast", "shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "pixelcnn14", "pixelcnn_rotate"]
+SHIPPED = ["tutorial", "fast", "shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "pixelcnn14", "pixelcnn_rotate",
+           "pixelcnn_elastic"]
 
 
 @pytest.mark.parametrize("profile", SHIPPED)
@@ -40,7 +41,8 @@ def test_shipped_models_carry_their_profiles_settings_and_no_optimizer(profile):
 @pytest.mark.parametrize("profile,n,least", [("tutorial", 1000, 0.97), ("fast", 1000, 0.97), ("shift", 300, 0.97),
                                              ("mix", 300, 0.97), ("pixelcnn", 1000, 0.97), ("families", 300, 0.97),
                                              ("pixelcnn28", 300, 0.85), ("pixelcnn_wide", 1000, 0.97),
-                                             ("pixelcnn14", 1000, 0.97), ("pixelcnn_rotate", 300, 0.97)])
+                                             ("pixelcnn14", 1000, 0.97), ("pixelcnn_rotate", 300, 0.97),
+                                             ("pixelcnn_elastic", 300, 0.97)])
 def test_shipped_models_classify_real_test_images(profile, n, least):
     settings = util.settings_for(profile)
     data = util.load_mnist()

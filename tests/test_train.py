@@ -124,6 +124,23 @@ def test_rotations_in_training_are_recorded_and_resumed(tmp_path):
         assert not util.finished_with(path, dataclasses.replace(s, train_rotations=other), job)
 
 
+def test_elastic_copies_in_training_are_recorded(tmp_path):
+    """train_elastic: one copy per shift and deformation (2 for no shifts and 1 deformation);
+    the file records it, and a model trained with another number is not taken as finished."""
+    images = np.clip(np.random.default_rng(2).integers(0, 255, (10, 28, 28)), 0, 255).astype(np.uint8)
+    s = small(train_elastic=1, epochs=1, gru_units=8)
+    copies = util.preprocess_transformed(images, s.train_latents(), 10, 6)
+    assert copies.shape[0] == 2 and not np.array_equal(copies[1], copies[0])
+    path = str(tmp_path / "model_0.keras")
+    with pytest.raises(ValueError, match="elastic copy of train_elastic=1"):
+        train_one(copies[:1], path, 0, s, verbose=0)
+    assert train_one(copies, path, 0, s, verbose=0)["settings"]["train_elastic"] == 1
+    job = dict(seed=0, train_images=10)
+    assert util.finished_with(path, s, job)
+    for other in (0, 2):
+        assert not util.finished_with(path, dataclasses.replace(s, train_elastic=other), job)
+
+
 def stop_after(stop_epoch, seen):
     """after_epoch hook that records epochs and simulates Ctrl-C after stop_epoch."""
     def hook(epoch):
