@@ -44,8 +44,8 @@ def build_parser(s):
 
 
 def make_jobs(s, args, data):
-    """One job per model to train: its digit's preprocessed images (a copy per shift and
-    rotation when augmenting), file, seed and member number."""
+    """One job per model to train: its digit's preprocessed images (a copy per transform of
+    s.train_latents() when augmenting), file, seed and member number."""
     jobs = []
     for digit, member in [(d, m) for d in (range(10) if args.all_digits else [args.digit]) for m in range(s.ensemble)]:
         path = util.model_path(s.models_dir, digit, member)

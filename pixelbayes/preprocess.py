@@ -131,7 +131,7 @@ def latents(shifts=0, rotations=(), strokes=(), elastic=0):
     Transform, applied in its apply, and one more loop here."""
     angles = (0.0,) + tuple(float(r) for r in rotations if r)
     widths = (0,) + tuple(int(k) for k in strokes if k)
-    return [Transform(dy, dx, a, k, e) for dy, dx in shift_grid(shifts) for a in angles
+    return [Transform(dy, dx, a, stroke=k, elastic=e) for dy, dx in shift_grid(shifts) for a in angles
             for e in range(elastic + 1) for k in widths]
 
 
