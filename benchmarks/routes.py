@@ -5,7 +5,7 @@ test images and on the held-out training images (each digit's 5% that training h
 out with seed 0, which no model trained on).
 
     python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|errors|pixelcnn28|wide|pixelcnn14|
-                                 trained_rotations|trained_elastic]
+                                 trained_rotations|trained_elastic|radius2]
 
 Each set's log-likelihoods per transform are computed once (about 4 minutes per set for the
 test images on 2 cores, for the nine shifts; the 28x28 PixelCNN's take about 4 minutes
@@ -100,8 +100,14 @@ ROWS_ROTATE = {"pixelcnn_rotate, image as it is": [("pixelcnn_rotate", SHAPES["n
 # 2 elastic deformations of it), declared before any of its figures was read
 ROWS_ELASTIC = {"pixelcnn_elastic, image as it is": [("pixelcnn_elastic", SHAPES["none"])],
                 "pixelcnn_elastic, 9 shifts: --profile=pixelcnn_elastic": [("pixelcnn_elastic", SHAPES["square9"])]}
+# shifts of up to two pixels at test time (the models trained on one-pixel shifts), declared
+# before any of its figures was read
+SQUARE25 = util.latents(2)
+ROWS_RADIUS2 = {"shift, 25 shifts (radius 2): --profile=shift --test_shifts=2": [("shift", SQUARE25)],
+                "pixelcnn, 25 shifts": [("pixelcnn", SQUARE25)],
+                "shift + pixelcnn, 25 shifts each": [("shift+pixelcnn", SQUARE25)]}
 GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14, "trained_rotations": ROWS_ROTATE,
-          "trained_elastic": ROWS_ELASTIC}
+          "trained_elastic": ROWS_ELASTIC, "radius2": ROWS_RADIUS2}
 
 
 def route(parts, name, images, labels, priors, cache):
@@ -139,8 +145,8 @@ def main():
     p.add_argument("--rows", choices=["all", "shifts", "rotations", "errors", *GROUPS], default="all",
                    help="which rows: every route, the shift routes, the rotation routes, what the `shift` profile's "
                         "errors are, the 28x28 PixelCNN's, the PixelCNN's with a 19x19 first layer, the 14x14 "
-                        "PixelCNN's, the rotation-trained PixelCNN's, or the PixelCNN's trained with elastic "
-                        "deformations (default all)")
+                        "PixelCNN's, the rotation-trained PixelCNN's, the PixelCNN's trained with elastic "
+                        "deformations, or the shifts of up to two pixels (default all)")
     args = p.parse_args()
     args.cache = args.cache or tempfile.mkdtemp(prefix="routes_")
     util.make_folder(args.cache)
