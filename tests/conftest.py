@@ -101,9 +101,12 @@ def tiny_models(tmp_path_factory):
     return str(folder)
 
 
+def scripts_environment(mnist_npz, folder):
+    """Environment for running the scripts: synthetic data, a private cache in folder, no network."""
+    return dict(os.environ, MNIST_PATH=mnist_npz, MNIST_CACHE=str(folder / "cache.npz"),
+                MNIST_NO_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+
+
 @pytest.fixture
 def script_env(fake_mnist_npz, tmp_path):
-    """Environment for running the scripts: synthetic data, a private cache, no network."""
-    env = dict(os.environ, MNIST_PATH=fake_mnist_npz, MNIST_CACHE=str(tmp_path / "cache.npz"),
-               MNIST_NO_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    return env
+    return scripts_environment(fake_mnist_npz, tmp_path)

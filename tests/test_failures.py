@@ -4,16 +4,17 @@ read-only folder (a read-only bind mount in a private mount namespace). Each mus
 in one line naming the file and the system's reason, exit 1, keep the previous file
 and leave no temporary behind."""
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, without_settings
+from conftest import ROOT, scripts_environment, without_settings
 from test_data import fake_index  # noqa: F401  (the fake package index on loopback)
 
-# Runs a script with a file-size limit and, optionally, a smaller GRU (config.py's
-# constant, as a user editing it would): argv = limit units script flags...
+# Runs a script with a file-size limit and, optionally, a smaller GRU on 6x6 images
+# (config.py's constants, as a user editing them would): argv = limit units script flags...
 RUNNER = """
 import os, resource, runpy, signal, sys
 limit, units, script = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -21,7 +22,7 @@ sys.path.insert(0, {root!r})
 from pixelbayes import data as mnist
 import config
 if units:
-    config.gru_units = units
+    config.gru_units, config.target_size = units, 6
 if "FAKE_MNIST_SHA256" in os.environ:        # the fake package index's wheel and arrays
     mnist.MNIST_WHEEL_SHA256, mnist.MNIST_ARRAYS_SHA256 = os.environ["FAKE_MNIST_SHA256"].split()
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -52,14 +53,26 @@ def files(folder):
     return sorted(os.listdir(folder))
 
 
+def training_flags(folder):
+    return ["--digit=0", "--num_images=10", "--epochs=1", f"--models_dir={folder}", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained_once(fake_mnist_npz, tmp_path_factory):
+    """Digit 0's model (GRU 8, sizes: checkpoint about 13 kB, model file about 20 kB) and
+    its learning curve, trained once without limits."""
+    folder = tmp_path_factory.mktemp("trained") / "models"
+    env = scripts_environment(fake_mnist_npz, folder.parent)
+    assert run_limited(0, "train_mnist.py", *training_flags(folder), env=env, units=8).returncode == 0
+    return folder
+
+
 @pytest.fixture
-def trained(script_env, tmp_path):
-    """A folder with digit 0's model (GRU 8, sizes: checkpoint about 13 kB, model file
-    about 20 kB) and its learning curve, trained without limits."""
+def trained(trained_once, tmp_path):
+    """A copy of that folder of this test's own, its flags, and its model file's bytes."""
     folder = tmp_path / "models"
-    flags = ["--digit=0", "--num_images=10", "--epochs=1", f"--models_dir={folder}", "--quiet"]
-    assert run_limited(0, "train_mnist.py", *flags, env=script_env, units=8).returncode == 0
-    return folder, flags, (folder / "model_0.keras").read_bytes()
+    shutil.copytree(trained_once, folder)
+    return folder, training_flags(folder), (folder / "model_0.keras").read_bytes()
 
 
 @pytest.mark.parametrize("limit,failing", [(4000, ".training.ckpt.npz"), (16000, "model_0.keras")])
@@ -82,7 +95,8 @@ def test_pictures_under_a_file_size_limit(trained, tiny_models, script_env, tmp_
     common = [f"--models_dir={folder}", "--digit=0", f"--output={png}", "--output_size=64"]
     assert run_limited(0, "generate_mnist.py", *common, "--seed=1", env=script_env).returncode == 0
     old = png.read_bytes()
-    proc = run_limited(3000, "generate_mnist.py", *common, "--seed=2", env=script_env)
+    assert png.stat().st_size > 1500                         # the limit below stops it half way
+    proc = run_limited(1000, "generate_mnist.py", *common, "--seed=2", env=script_env)
     one_line_error(proc, f"cannot write {png}", "File too large")
     assert png.read_bytes() == old
     proc = run_limited(3000, "classification.py", f"--models_dir={tiny_models}", f"--confusion_output={cm}",

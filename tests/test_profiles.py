@@ -76,7 +76,8 @@ def test_training_a_mixture_profile_trains_each_named_profile(monkeypatch, tmp_p
     import train_mnist
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
     monkeypatch.setattr(config, "root", str(tmp_path))       # nothing of the checkout is touched
-    monkeypatch.setattr(config, "gru_units", 8)
+    monkeypatch.setattr(config, "gru_units", 8)              # small models: a GRU(8) on 6x6 images
+    monkeypatch.setattr(config, "target_size", 6)
     train_mnist.main(["--profile", "mix", "--digit=0", "--num_images=6", "--epochs=1", "--quiet"])
     for name, shifts in (("tutorial", 0), ("shift", 1)):
         path = util.model_path(util.settings_for(name).models_dir, 0)

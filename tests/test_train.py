@@ -7,16 +7,26 @@ import pytest
 import config
 import train_mnist
 import util
-from conftest import levels_of, small, train_one
+from conftest import small as small_at_10, train_one
+
+# Training here runs on 6x6 images: the GRU's graph unrolls one step per pixel, and
+# building it for 36 steps instead of 100 takes a third of the time. What these tests
+# check (the loss, the split, side by side against alone, stopping and resuming, the
+# record in the file) does not depend on the image size.
+SIZE = 6
+
+
+def small(**changes):
+    return small_at_10(**dict(dict(target_size=SIZE), **changes))
 
 
 def two_class_levels(n, seed):
-    """Toy problem at 10x10: class 0 is bright on the left half, class 1 on the right."""
+    """Toy problem at SIZE x SIZE: class 0 is bright on the left half, class 1 on the right."""
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 30, (2, n, 28, 28))
     images[0, :, 4:24, 3:13] += 220
     images[1, :, 4:24, 15:25] += 220
-    return [levels_of(np.clip(im, 0, 255).astype(np.uint8)) for im in images]
+    return [util.preprocess(np.clip(im, 0, 255).astype(np.uint8), SIZE, 6) for im in images]
 
 
 def test_toy_two_class_problem_is_classified_correctly(tmp_path):
@@ -80,8 +90,8 @@ def test_augmented_training_takes_shifted_copies_and_holds_out_the_unshifted(tmp
     """With train_shifts=1 each job holds 9 copies of its images; every step takes one
     copy per image, drawn anew each epoch, and held-out images are the unshifted copy."""
     images = np.clip(np.random.default_rng(0).integers(0, 255, (12, 28, 28)), 0, 255).astype(np.uint8)
-    copies = util.preprocess_transformed(images, util.latents(1), 10, 6)
-    assert copies.shape == (9, 12, 10, 10) and np.array_equal(copies[4], levels_of(images))
+    copies = util.preprocess_transformed(images, util.latents(1), SIZE, 6)
+    assert copies.shape == (9, 12, SIZE, SIZE) and np.array_equal(copies[4], util.preprocess(images, SIZE, 6))
     s = small(train_shifts=1, epochs=2, validation_fraction=0.25, batch_size=4)
     seen = []
     real_fit = util.get_keras().Model.fit
@@ -91,7 +101,7 @@ def test_augmented_training_takes_shifted_copies_and_holds_out_the_unshifted(tmp
         return real_fit(self, x, y, **kw)
     monkeypatch.setattr(util.get_keras().Model, "fit", spy)
     meta = train_one(copies, str(tmp_path / "model_0.keras"), 0, s, verbose=0)
-    flat = copies.reshape(9, 12, 100)
+    flat = copies.reshape(9, 12, SIZE * SIZE)
     which = [[next(c for c in range(9) for i in range(12) if np.array_equal(row, flat[c, i])) for row in rows]
              for rows in seen]
     assert len(set(sum(which, []))) > 3                  # many shifts used, not only the centre
@@ -108,7 +118,7 @@ def test_rotations_in_training_are_recorded_and_resumed(tmp_path):
     none is not taken as finished."""
     images = np.clip(np.random.default_rng(1).integers(0, 255, (10, 28, 28)), 0, 255).astype(np.uint8)
     s = small(train_shifts=1, train_rotations=(-10, 10), epochs=2, gru_units=8)
-    copies = util.preprocess_transformed(images, s.train_latents(), 10, 6)
+    copies = util.preprocess_transformed(images, s.train_latents(), SIZE, 6)
     assert copies.shape[0] == 27 and not np.array_equal(copies[1], copies[0])    # rotated, not shifted
     path = str(tmp_path / "model_0.keras")
     with pytest.raises(ValueError, match="rotation of train_rotations"):
@@ -129,7 +139,7 @@ def test_elastic_copies_in_training_are_recorded(tmp_path):
     the file records it, and a model trained with another number is not taken as finished."""
     images = np.clip(np.random.default_rng(2).integers(0, 255, (10, 28, 28)), 0, 255).astype(np.uint8)
     s = small(train_elastic=1, epochs=1, gru_units=8)
-    copies = util.preprocess_transformed(images, s.train_latents(), 10, 6)
+    copies = util.preprocess_transformed(images, s.train_latents(), SIZE, 6)
     assert copies.shape[0] == 2 and not np.array_equal(copies[1], copies[0])
     path = str(tmp_path / "model_0.keras")
     with pytest.raises(ValueError, match="elastic copy of train_elastic=1"):
@@ -217,7 +227,8 @@ def test_ctrl_c_in_train_script_keeps_the_old_model_and_says_how_to_resume(tmp_p
 
 def test_stopped_all_digits_run_resumes_where_it_stopped(tmp_path, monkeypatch, fake_mnist_npz):
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
-    monkeypatch.setattr(config, "gru_units", 8)                # config.py's constant: small models
+    monkeypatch.setattr(config, "gru_units", 8)                # config.py's constants: small models
+    monkeypatch.setattr(config, "target_size", SIZE)
     real, calls = util.train_models, []
 
     def tiny(jobs, settings, **kw):                            # tiny models, epochs recorded
