@@ -86,18 +86,16 @@ def train_one(levels, path, digit, settings, seed=0, **kw):
     return util.train_models([dict(levels=levels, path=path, digit=digit, seed=seed)], settings, **kw)[0]
 
 
-def levels_of(images):
-    return util.preprocess(images, 10, 6)
-
-
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    """Ten small models (GRU 16) trained for a few epochs on the synthetic digits."""
+    """Ten small models (GRU 16 on 6x6 images: the graph unrolls 36 steps, not 100)
+    trained for a few epochs on the synthetic digits; the scripts take the image size
+    from the files."""
     folder = tmp_path_factory.mktemp("models")
     data = synthetic_mnist()
-    jobs = [dict(levels=levels_of(data["x_train"][data["y_train"] == d]),
+    jobs = [dict(levels=util.preprocess(data["x_train"][data["y_train"] == d], 6, 6),
                  path=util.model_path(str(folder), d), digit=d, seed=0) for d in range(10)]
-    util.train_models(jobs, small(), verbose=0)
+    util.train_models(jobs, small(target_size=6), verbose=0)
     return str(folder)
 
 

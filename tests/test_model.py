@@ -259,6 +259,6 @@ def test_mixture_likelihood_is_the_mean_of_the_members_likelihoods(model):
 def test_mixture_samples_come_from_each_member(tiny_models):
     nets = [util.load_net(util.model_path(tiny_models, d), d) for d in (0, 5)]
     levels = util.sample(nets, 60, np.random.default_rng(0))
-    assert levels.shape == (60, 10, 10) and levels.max() <= 6
+    assert levels.shape == (60, 6, 6) and levels.max() <= 6     # the models' size
     from_first = nets[0].log_likelihoods(levels) > nets[1].log_likelihoods(levels)
     assert 10 <= from_first.sum() <= 50                     # about half each; 0 or 60 if one member
