@@ -43,10 +43,14 @@ def test_a_mixture_profile_reads_each_named_profiles_models(monkeypatch, tmp_pat
         util.models_dir_flag(mix, str(tmp_path))
 
 
-def test_scripts_train_and_use_an_ensemble_profile(script_env, tmp_path):
+def test_scripts_train_and_use_an_ensemble_profile(script_env, tmp_path, monkeypatch, fake_mnist_npz):
+    import train_mnist
+    monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
+    monkeypatch.setattr(config, "gru_units", 8)              # small models: a GRU(8) on 6x6 images
+    monkeypatch.setattr(config, "target_size", 6)
     models = str(tmp_path / "ens")
-    run("train_mnist.py", "--profile=ensemble", "--all_digits=True", "--num_images=6", "--epochs=1",
-        "--batch_size=6", f"--models_dir={models}", "--quiet", env=script_env)
+    train_mnist.main(["--profile=ensemble", "--all_digits=True", "--num_images=6", "--epochs=1",
+                      "--batch_size=6", f"--models_dir={models}", "--quiet"])
     names = set(os.listdir(models))
     assert {f"model_{d}.keras" for d in range(10)} | {f"model_{d}_member1.keras" for d in range(10)} <= names
     assert util.read_meta(os.path.join(models, "model_4_member1.keras"))["seed"] == 1
