@@ -1,4 +1,5 @@
-"""The three scripts end to end, as a user runs them (subprocess, synthetic data)."""
+"""The three scripts end to end, as a user runs them (subprocesses, synthetic data; two tests call
+a script's main in this process, with config's constants set small)."""
 import json
 import os
 import subprocess
