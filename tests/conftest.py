@@ -81,6 +81,14 @@ def without_settings(stderr):
     return lines
 
 
+def small_config(monkeypatch):
+    """config.py's constants set as a user editing them would, for small models whose
+    graph builds fast: a GRU(8) on 6x6 images (36 unrolled steps, not 100)."""
+    import config
+    monkeypatch.setattr(config, "gru_units", 8)
+    monkeypatch.setattr(config, "target_size", 6)
+
+
 def train_one(levels, path, digit, settings, seed=0, **kw):
     """Train one model (train_models with a single job); returns its metadata."""
     return util.train_models([dict(levels=levels, path=path, digit=digit, seed=seed)], settings, **kw)[0]

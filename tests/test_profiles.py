@@ -7,6 +7,7 @@ import pytest
 import config
 from pixelbayes import modelfiles
 import util
+from conftest import small_config
 from test_scripts import run
 
 
@@ -46,8 +47,7 @@ def test_a_mixture_profile_reads_each_named_profiles_models(monkeypatch, tmp_pat
 def test_scripts_train_and_use_an_ensemble_profile(script_env, tmp_path, monkeypatch, fake_mnist_npz):
     import train_mnist
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
-    monkeypatch.setattr(config, "gru_units", 8)              # small models: a GRU(8) on 6x6 images
-    monkeypatch.setattr(config, "target_size", 6)
+    small_config(monkeypatch)
     models = str(tmp_path / "ens")
     train_mnist.main(["--profile=ensemble", "--all_digits=True", "--num_images=6", "--epochs=1",
                       "--batch_size=6", f"--models_dir={models}", "--quiet"])
@@ -80,8 +80,7 @@ def test_training_a_mixture_profile_trains_each_named_profile(monkeypatch, tmp_p
     import train_mnist
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
     monkeypatch.setattr(config, "root", str(tmp_path))       # nothing of the checkout is touched
-    monkeypatch.setattr(config, "gru_units", 8)              # small models: a GRU(8) on 6x6 images
-    monkeypatch.setattr(config, "target_size", 6)
+    small_config(monkeypatch)
     train_mnist.main(["--profile", "mix", "--digit=0", "--num_images=6", "--epochs=1", "--quiet"])
     for name, shifts in (("tutorial", 0), ("shift", 1)):
         path = util.model_path(util.settings_for(name).models_dir, 0)

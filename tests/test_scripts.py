@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, without_settings
+from conftest import ROOT, small_config, without_settings
 
 
 def run(script, *args, env, check=True):
@@ -43,12 +43,10 @@ def test_train_one_digit_with_all_digits_false(tmp_path, monkeypatch, fake_mnist
     """The flags that pick what to train, through the script's main in this process, with
     config.py's constants set as a user editing them would (a GRU(8) on 6x6 images, whose
     graph builds in a fraction of the default's time; the flags are the same)."""
-    import config
     import train_mnist
     import util
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
-    monkeypatch.setattr(config, "gru_units", 8)
-    monkeypatch.setattr(config, "target_size", 6)
+    small_config(monkeypatch)
     models = str(tmp_path / "m")
     train_mnist.main(["--digit=3", "--all_digits=False", "--num_images=1000", "--epochs=1",
                       f"--models_dir={models}", "--quiet"])

@@ -4,10 +4,9 @@ import os
 import numpy as np
 import pytest
 
-import config
 import train_mnist
 import util
-from conftest import small as small_at_10, train_one
+from conftest import small as small_at_10, small_config, train_one
 
 # Training here runs on 6x6 images: the GRU's graph unrolls one step per pixel, and
 # building it for 36 steps instead of 100 takes a third of the time. What these tests
@@ -229,8 +228,7 @@ def test_ctrl_c_in_train_script_keeps_the_old_model_and_says_how_to_resume(tmp_p
 
 def test_stopped_all_digits_run_resumes_where_it_stopped(tmp_path, monkeypatch, fake_mnist_npz):
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
-    monkeypatch.setattr(config, "gru_units", 8)                # config.py's constants: small models
-    monkeypatch.setattr(config, "target_size", SIZE)
+    small_config(monkeypatch)                                  # config.py's constants: GRU(8), 6x6
     real, calls = util.train_models, []
 
     def tiny(jobs, settings, **kw):                            # tiny models, epochs recorded
