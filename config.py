@@ -11,6 +11,8 @@ import os
 # --- data and preprocessing ---------------------------------------------------
 target_size = 10                    # images are shrunk to target_size x target_size
 max_intensity = 6                   # intensities are quantised to levels 0..max_intensity
+deskew = False                      # each 28x28 image first sheared upright (its slant, from its
+                                    # moments, taken out), in training and classification alike
 
 # --- model --------------------------------------------------------------------
 family = "gru"                      # model family (util.FAMILIES): "gru", one GRU layer, or
@@ -131,6 +133,10 @@ profiles = {
                                     # "pixelcnn" trained on 27 copies of each image (9 shifts x
                                     # as it is and 2 elastic deformations), classified over the
                                     # 9 shifts; no gain on held-out images (0.9877, "pixelcnn" 0.9900)
+    "shift_deskew": {"deskew": True, "train_shifts": 1, "test_shifts": 1},
+                                    # the shift profile on deskewed images: each 28x28 image
+                                    # sheared upright first (preprocess.deskew_images); a lower
+                                    # NLL and less accuracy on held-out images (0.9873, "shift" 0.9900)
 }
 best_profile = "shift"              # the most accurate profile on held-out training images
 

@@ -61,7 +61,7 @@ def make_jobs(s, args, data):
             print(f"digit {digit}: {path} is already trained with these settings, kept")
             continue
         jobs.append(dict(job, levels=util.preprocess_transformed(images, s.train_latents(), s.target_size,
-                                                                 s.max_intensity)))
+                                                                 s.max_intensity, s.deskew)))
     return jobs
 
 

@@ -27,7 +27,7 @@ from pixelbayes.modelfiles import load_models, load_net, model_path, read_meta, 
 from pixelbayes.novelty import log_evidence, thresholds, verdicts  # noqa: F401
 from pixelbayes.novelty import reference as novelty_reference, scores as novelty_scores  # noqa: F401
 from pixelbayes.numerics import bits_per_pixel, log_mean_exp, log_softmax  # noqa: F401
-from pixelbayes.preprocess import (Transform, identity_index, latents, preprocess,  # noqa: F401
+from pixelbayes.preprocess import (Transform, deskew_images, identity_index, latents, preprocess,  # noqa: F401
                                    preprocess_transformed)
 from pixelbayes.report import (classification_report, format_report, nll_table,  # noqa: F401
                                preprocessed_grid, save_confusion_png, save_learning_curve, save_png, tile_grid)

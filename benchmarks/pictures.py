@@ -17,7 +17,7 @@ import generate_mnist  # noqa: E402
 import util  # noqa: E402
 
 DOCS = os.path.join(ROOT, "docs")
-PROFILES = ("shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide")        # besides the default, the profiles with pictures in the README
+PROFILES = ("shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "shift_deskew")      # besides the default, the profiles with pictures in the README
 
 
 def main(argv=None):

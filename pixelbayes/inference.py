@@ -42,9 +42,10 @@ def sample(members, n, rng, temperature=1.0):
 
 def classifier_inputs(images, models, transforms):
     """The test images as the models read them: levels (copies, n, size, size), a copy
-    per latent transform (preprocess.latents), at the models' own size and levels."""
+    per latent transform (preprocess.latents), at the models' own size and levels
+    (deskewed first for models trained on deskewed images)."""
     net = models[0][0]
-    return preprocess_transformed(images, transforms, net.target_size, net.levels - 1)
+    return preprocess_transformed(images, transforms, net.target_size, net.levels - 1, net.settings.deskew)
 
 
 def digit_log_likelihoods(members, copies, chunk=512, workers=1):

@@ -49,7 +49,7 @@ def read_meta(path):
         flat = {_LEGACY_NAMES.get(k, k): v for k, v in meta.items()}
         names = MODEL_FIELDS + GRUFamily.fields + TRAINING_FIELDS
         meta = {k: v for k, v in meta.items() if _LEGACY_NAMES.get(k, k) not in names}
-        first = {"family": "gru", "train_shifts": 0, "train_rotations": [], "train_elastic": 0}
+        first = {"family": "gru", "deskew": False, "train_shifts": 0, "train_rotations": [], "train_elastic": 0}
         meta["settings"] = dict(first, **{k: flat[k] for k in names if k in flat})
     return meta
 
@@ -143,8 +143,9 @@ def load_models(settings, digits=range(10)):
         models.append([load_net(model_path(s.models_dir, d, m), d, s) for s, m in members])
         for (s, m), net in zip(members, models[-1]):
             check_family(net, s, model_path(s.models_dir, d, m))
-    shapes = sorted({(net.target_size, net.levels) for net in sum(models, [])})
+    shapes = sorted({(net.target_size, net.levels, net.settings.deskew) for net in sum(models, [])})
     if len(shapes) > 1:
         raise UserError("the models do not share one input shape (" + ", ".join(
-            f"{size}x{size} with {levels} levels" for size, levels in shapes) + "); retrain the odd ones")
+            f"{size}x{size} with {levels} levels{', deskewed' if deskew else ''}" for size, levels, deskew in shapes)
+            + "); retrain the odd ones")
     return models

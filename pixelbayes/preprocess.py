@@ -1,7 +1,7 @@
-"""What a model reads: the 28x28 image shrunk to target_size x target_size and quantised
-to levels; and the latent transforms of the 28x28 image (shifts, rotations, elastic
-deformations, strokes), one list that training's augmentation and the classifier's
-mixture both take."""
+"""What a model reads: the 28x28 image (deskewed, for models trained so) shrunk to
+target_size x target_size and quantised to levels; and the latent transforms of the 28x28
+image (shifts, rotations, elastic deformations, strokes), one list that training's
+augmentation and the classifier's mixture both take."""
 import dataclasses
 
 import numpy as np
@@ -88,6 +88,34 @@ def elastic_images(images, draw):
     return _in_dtype_of(out, images)
 
 
+def deskew_images(images):
+    """Each image (n, h, w) with its slant taken out: the horizontal shear about the image's
+    intensity centroid that makes the intensity-weighted covariance of row and column zero
+    (the moment-based deskewing of MNIST's classic results). Row r moves by alpha (r - r0),
+    alpha = cov(row, column) / var(row), interpolated linearly along the row (0 outside);
+    an empty image, or one without height, stays as it is."""
+    images = np.asarray(images)
+    x = images.astype(np.float64)
+    n, h, w = x.shape
+    rows, cols = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
+    mass = x.sum((1, 2))
+    weight = np.where(mass > 0, 1 / np.maximum(mass, 1e-12), 0.0)
+    r0 = np.einsum("nhw,h->n", x, rows) * weight
+    c0 = np.einsum("nhw,w->n", x, cols) * weight
+    dr, dc = rows[None, :] - r0[:, None], cols[None, :] - c0[:, None]          # (n, h), (n, w)
+    var = np.einsum("nhw,nh,nh->n", x, dr, dr) * weight
+    cov = np.einsum("nhw,nh,nw->n", x, dr, dc) * weight
+    alpha = np.where(var > 1e-6, cov / np.maximum(var, 1e-6), 0.0)
+    source = cols[None, None, :] + (alpha[:, None] * dr)[:, :, None]          # (n, h, w): where each pixel reads
+    left = np.floor(source).astype(np.int64)
+    frac = source - left
+    out = np.zeros_like(x)
+    for lo, share in ((left, 1 - frac), (left + 1, frac)):
+        inside = (lo >= 0) & (lo < w)
+        out += np.where(inside, np.take_along_axis(x, np.clip(lo, 0, w - 1), axis=2), 0.0) * share
+    return _in_dtype_of(out.astype(np.float32), images)
+
+
 def restroke(images, stroke):
     """Strokes made thicker (stroke 1: a 2x2 grey dilation) or thinner (-1: a 2x2 grey erosion)."""
     from scipy import ndimage
@@ -140,7 +168,8 @@ def identity_index(transforms):
     return next(i for i, t in enumerate(transforms) if t.identity)
 
 
-def preprocess_transformed(images, transforms, target_size, max_intensity):
-    """Each transform applied to the 28x28 images, then preprocessed: levels
-    (transforms, n, target_size, target_size)."""
+def preprocess_transformed(images, transforms, target_size, max_intensity, deskew=False):
+    """Each transform applied to the 28x28 images (deskewed first with deskew), then
+    preprocessed: levels (transforms, n, target_size, target_size)."""
+    images = deskew_images(images) if deskew else images
     return np.stack([preprocess(t.apply(images), target_size, max_intensity) for t in transforms])

@@ -42,6 +42,7 @@ class Settings(_Shape):
     family: str
     target_size: int
     max_intensity: int
+    deskew: bool
     gru_units: int
     pixelcnn_filters: int
     pixelcnn_blocks: int
@@ -87,6 +88,7 @@ class ModelSettings(_Shape):
     family: str
     target_size: int
     max_intensity: int
+    deskew: bool = False                     # files made before the setting: images as they are
     gru_units: int = None
     pixelcnn_filters: int = None
     pixelcnn_blocks: int = None
@@ -109,7 +111,7 @@ class ModelSettings(_Shape):
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in names})
 
 
-MODEL_FIELDS = ("family", "target_size", "max_intensity")
+MODEL_FIELDS = ("family", "target_size", "max_intensity", "deskew")
 TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction",
                    "clipnorm", "train_shifts", "train_rotations", "train_elastic")
 _DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")

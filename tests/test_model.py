@@ -132,6 +132,11 @@ def test_models_describe_their_shape_and_a_mixed_set_is_refused(model, tmp_path,
     settings = dataclasses.replace(S32, models_dir=str(tmp_path))
     with pytest.raises(util.UserError, match="do not share one input shape.*10x10.*14x14"):
         util.load_models(settings, digits=[0, 1])
+    save(model, tmp_path / "model_1.keras", 1, dataclasses.replace(S32, deskew=True))
+    assert util.load_net(str(tmp_path / "model_1.keras"), 1).settings.deskew
+    with pytest.raises(util.UserError, match="do not share one input shape.*10x10 with 7 levels, 10x10 with 7 "
+                                             "levels, deskewed"):
+        util.load_models(settings, digits=[0, 1])
 
 
 def test_missing_and_damaged_model_files_are_named(model, tmp_path):

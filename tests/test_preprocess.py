@@ -48,6 +48,27 @@ def test_elastic_deformations_are_each_images_own_and_repeatable(monkeypatch):
     assert np.array_equal(preprocess.elastic_images(images, 1), images)
 
 
+def test_deskewing_stands_a_slanted_stroke_upright_and_leaves_upright_ones_alone():
+    """A bar slanted one column per two rows comes out upright about its centroid (its
+    row-column covariance gone, its ink kept); an upright image and an empty one come
+    back unchanged; deskew=True preprocesses the deskewed images."""
+    slanted = np.zeros((1, 28, 28), np.uint8)
+    for r in range(4, 24):
+        slanted[0, r, 14 + (r - 14) // 2] = 200
+    upright = preprocess.deskew_images(slanted)[0]
+    assert upright.dtype == np.uint8 and abs(int(upright.sum()) - int(slanted.sum())) <= 0.02 * slanted.sum()
+    columns = np.nonzero(upright)[1]
+    assert columns.min() >= 13 and columns.max() <= 15                   # was spread over columns 9..18
+    bar = np.zeros((2, 28, 28), np.uint8)
+    bar[0, 4:24, 12:15] = 255
+    assert np.array_equal(preprocess.deskew_images(bar), bar)              # upright, and empty
+    images, _ = synthetic_digits(2, seed=3)
+    once = preprocess.deskew_images(images)
+    assert not np.array_equal(once, images)
+    levels = preprocess.preprocess_transformed(images, preprocess.latents(1), 10, 6, deskew=True)
+    assert np.array_equal(levels, preprocess.preprocess_transformed(once, preprocess.latents(1), 10, 6))
+
+
 def test_brightest_level_maps_to_255_without_wrapping():
     out = preprocess.levels_to_uint8(np.arange(7), 6)
     assert out[-1] == 255 and out[0] == 0

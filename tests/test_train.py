@@ -6,7 +6,7 @@ import pytest
 
 import train_mnist
 import util
-from conftest import small as small_at_10, small_config, train_one
+from conftest import small as small_at_10, small_config, synthetic_mnist, train_one
 
 # Training here runs on 6x6 images: the GRU's graph unrolls one step per pixel, and
 # building it for 36 steps instead of 100 takes a third of the time. What these tests
@@ -249,3 +249,22 @@ def test_stopped_all_digits_run_resumes_where_it_stopped(tmp_path, monkeypatch, 
     assert calls == []
     train_mnist.main(argv[:2] + ["--epochs=1"] + argv[3:] + ["--resume=True"])   # other settings: redone
     assert calls == [(list(range(10)), [1])]
+
+
+def test_a_deskewing_profile_trains_and_classifies_on_deskewed_images(tmp_path):
+    """shift_deskew's training jobs hold the shifted copies of the deskewed images, and
+    a model that records deskew reads deskewed copies when it classifies; without the
+    setting, the images as they are."""
+    import types
+    data, s = synthetic_mnist(), util.settings_for("shift_deskew")
+    args = types.SimpleNamespace(all_digits=False, digit=3, num_images=None, skip_existing=False, resume=False)
+    job, = train_mnist.make_jobs(dataclasses.replace(s, models_dir=str(tmp_path)), args, data)
+    images, transforms = data["x_train"][data["y_train"] == 3], s.train_latents()
+    deskewed = util.preprocess_transformed(util.deskew_images(images), transforms, 10, 6)
+    assert np.array_equal(job["levels"], deskewed)
+    assert not np.array_equal(deskewed, util.preprocess_transformed(images, transforms, 10, 6))
+    for setting in (True, False):
+        net = types.SimpleNamespace(target_size=10, levels=7, settings=dataclasses.replace(s.model(), deskew=setting))
+        expected = util.deskew_images(data["x_test"]) if setting else data["x_test"]
+        assert np.array_equal(util.classifier_inputs(data["x_test"], [[net]], transforms),
+                              util.preprocess_transformed(expected, transforms, 10, 6))
