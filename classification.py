@@ -31,13 +31,7 @@ def build_parser(s):
                         "digits reach (half on each of two scores); 0: never (default 0.01)")
     p.add_argument("--save_preprocessed", metavar="FILE.png", help="with --images: a grid of the images as the models see them")
     util.add_bool_flag(p, "--uniform_priors", False, "equal priors p(k) = 1/10 (the tutorial's variant) instead of the training shares")
-    p.add_argument("--test_shifts", type=util.shift_radius, default=s.test_shifts,
-                   help=f"p(x | k) as the equal mixture over the shifts of the 28x28 image by up to this many pixels (default {s.test_shifts})")
-    p.add_argument("--test_rotations", type=util.angles, default=s.test_rotations,
-                   help="rotations (degrees besides 0, e.g. -10,10; 'none') in that mixture, each with every shift "
-                        f"(default {','.join(map(str, s.test_rotations)) or 'none'})")
-    p.add_argument("--test_strokes", type=util.strokes_arg, default=s.test_strokes,
-                   help=f"stroke changes in that mixture: -1 thinner, 1 thicker, e.g. -1,1; 'none' (default {s.test_strokes or 'none'})")
+    util.add_latent_flags(p, s)
     p.add_argument("--engine", dest="classify_engine", choices=util.ENGINES, default=s.classify_engine,
                    help=f"numpy (CPU), keras (the backend's compiled graph: GPU) or auto: keras where an NVIDIA GPU is (default {s.classify_engine})")
     util.add_bool_flag(p, "--exact", False, f"the whole mixture for every digit, not only those within {s.cascade_margin:g} nats of the best unshifted")
@@ -52,11 +46,11 @@ def build_parser(s):
 
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
-    s = dataclasses.replace(s, test_shifts=args.test_shifts, test_rotations=args.test_rotations, test_strokes=args.test_strokes,
-                            classify_engine=args.classify_engine, models_dir=util.models_dir_flag(s, args.models_dir),
+    s = dataclasses.replace(s, **{k: getattr(args, k) for k in util.LATENT_FLAGS}, classify_engine=args.classify_engine,
+                            models_dir=util.models_dir_flag(s, args.models_dir),
                             cascade_margin=0.0 if args.exact else s.cascade_margin)
-    util.print_settings(s, args, ["models_dir", "mix", "ensemble", "test_shifts", "test_rotations", "test_strokes",
-                                  "cascade_margin", "classify_engine", "classify_chunk", "classify_workers"])
+    util.print_settings(s, args, ["models_dir", "mix", "ensemble", *util.LATENT_FLAGS, "cascade_margin", "classify_engine",
+                                  "classify_chunk", "classify_workers"])
     start, data, res = time.time(), util.load_mnist(), {}
     if args.images:
         images, labels, names = (found := util.read_images(args.images)).x, found.y, found.names

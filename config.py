@@ -77,6 +77,8 @@ test_rotations = ()                 # a second latent: rotations of the 28x28 im
                                     # besides 0) in the mixture, each with every shift
 test_strokes = ()                   # a third: strokes made thinner (-1) or thicker (1) by a 2x2
                                     # grey erosion or dilation, each with every shift and rotation
+test_scales = ()                    # another: the 28x28 image scaled about its centre by these
+                                    # factors (besides 1), each with every shift and rotation
 
 # --- profiles (--profile NAME on every script) -------------------------------------
 # A profile overrides some of the constants above. Each starts from this file's own
@@ -104,6 +106,8 @@ profiles = {
                                     # degrees either way: a second latent, 27 terms per digit
     "strokes": {"mix": ("shift",), "test_shifts": 1, "test_strokes": (-1, 1)},   # the same
                                     # with strokes thinner and thicker instead: 27 terms
+    "scales": {"mix": ("shift",), "test_shifts": 1, "test_scales": (0.9, 1.1)},   # the same with
+                                    # the image scaled by 0.9 and 1.1 instead: 27 terms
     "pixelcnn28": {"family": "pixelcnn", "target_size": 28, "train_shifts": 1, "epochs": 6,
                    "learning_rate": 3e-3},
                                     # the Keras walkthrough's resolution: a PixelCNN (64 filters,

@@ -11,9 +11,9 @@ The pipeline, module by module (each is documented in pixelbayes/__init__.py):
 Importing it does no work: keras and scikit-image load inside the functions that need them.
 """
 from pixelbayes import backend as _backend
-from pixelbayes.cli import (add_bool_flag, angles, devices_arg, digit_arg, fraction, models_dir_flag,  # noqa: F401
-                            non_negative_float, output_path, parse_flags, positive_float, positive_int,
-                            print_settings, run_main, shift_radius, str2bool, strokes_arg, without_profile)
+from pixelbayes.cli import (LATENT_FLAGS, add_bool_flag, add_latent_flags, angles, devices_arg, digit_arg,  # noqa: F401
+                            fraction, models_dir_flag, non_negative_float, output_path, parse_flags, positive_float, positive_int,
+                            print_settings, run_main, scales_arg, shift_radius, str2bool, strokes_arg, without_profile)
 from pixelbayes.data import load_mnist  # noqa: F401
 from pixelbayes.engine import ENGINES  # noqa: F401
 from pixelbayes.errors import UserError  # noqa: F401

@@ -5,7 +5,7 @@ test images and on the held-out training images (each digit's 5% that training h
 out with seed 0, which no model trained on).
 
     python benchmarks/routes.py [--cache=DIR] [--rows=all|shifts|rotations|errors|pixelcnn28|wide|pixelcnn14|
-                                 trained_rotations|trained_elastic|radius2|deskew]
+                                 trained_rotations|trained_elastic|radius2|deskew|scales]
 
 Each set's log-likelihoods per transform are computed once (about 4 minutes per set for the
 test images on 2 cores, for the nine shifts; the 28x28 PixelCNN's take about 4 minutes
@@ -57,7 +57,8 @@ def log_likelihoods(profile, split, images, transforms, cache):
     out = []
     for t in transforms:
         stroke = f"_stroke{t.stroke}" if t.stroke else ""
-        path = os.path.join(cache, f"{profile}_{split}_{t.dy}_{t.dx}_{t.degrees:g}{stroke}.npy")
+        scale = f"_scale{t.scale:g}" if t.scale != 1 else ""
+        path = os.path.join(cache, f"{profile}_{split}_{t.dy}_{t.dx}_{t.degrees:g}{stroke}{scale}.npy")
         if not os.path.exists(path):
             models = util.load_models(s)
             levels = util.classifier_inputs(images, models, [t])[0]
@@ -110,8 +111,13 @@ ROWS_RADIUS2 = {"shift, 25 shifts (radius 2): --profile=shift --test_shifts=2": 
 # and classification), declared before any of its figures was read
 ROWS_DESKEW = {"shift_deskew, image as it is": [("shift_deskew", SHAPES["none"])],
                "shift_deskew, 9 shifts: --profile=shift_deskew": [("shift_deskew", SHAPES["square9"])]}
+# scales as a latent (the `shift` models over the 9 shifts, each also scaled about the
+# centre; test time only), declared before any of its figures was read
+ROWS_SCALES = {"shift, 9 shifts x scales 0.9, 1, 1.1: --profile=scales": [("shift", util.latents(1, scales=(0.9, 1.1)))],
+               "shift, 9 shifts x scales 0.8, 1, 1.25": [("shift", util.latents(1, scales=(0.8, 1.25)))]}
 GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14, "trained_rotations": ROWS_ROTATE,
-          "trained_elastic": ROWS_ELASTIC, "radius2": ROWS_RADIUS2, "deskew": ROWS_DESKEW}
+          "trained_elastic": ROWS_ELASTIC, "radius2": ROWS_RADIUS2, "deskew": ROWS_DESKEW,
+          "scales": ROWS_SCALES}
 
 
 def route(parts, name, images, labels, priors, cache):
@@ -167,8 +173,8 @@ def main():
                    help="which rows: every route, the shift routes, the rotation routes, what the `shift` profile's "
                         "errors are, the 28x28 PixelCNN's, the PixelCNN's with a 19x19 first layer, the 14x14 "
                         "PixelCNN's, the rotation-trained PixelCNN's, the PixelCNN's trained with elastic "
-                        "deformations, the shifts of up to two pixels, or the `shift` recipe on deskewed images "
-                        "(default all)")
+                        "deformations, the shifts of up to two pixels, the `shift` recipe on deskewed images, or the "
+                        "`shift` models over scaled images (default all)")
     args = p.parse_args()
     args.cache = args.cache or tempfile.mkdtemp(prefix="routes_")
     util.make_folder(args.cache)
@@ -192,7 +198,7 @@ def main():
             for row, parts in rows.items() if args.rows in ("all", key) else ():
                 acc, nll = route(parts, name, images, labels, priors, args.cache)
                 print(f"{row} {acc:.4f}" + (f" | own-model NLL, digit mean {nll:.4f}" if nll else ""), flush=True)
-                if key == "deskew":
+                if key in ("deskew", "scales"):
                     against_shift(parts, name, images, labels, priors, args.cache)
 
 

@@ -65,16 +65,27 @@ def shift_radius(text):
     return _number(text, int, lambda v: 0 <= v <= MAX_SHIFT, f"a whole number from 0 to {MAX_SHIFT}")
 
 
-def angles(text):
-    """argparse type for rotations in degrees besides 0: a comma-separated list, or none."""
+def _number_list(text, what, ok, expected):
+    """A comma-separated list of numbers (or none) as a sorted tuple, each passing ok."""
     words = [w for w in str(text).replace(" ", "").split(",") if w and w.lower() != "none"]
     try:
         values = tuple(sorted({float(w) for w in words}))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected degrees separated by commas, or none, got {text!r}") from None
-    if any(not math.isfinite(v) or v == 0 or abs(v) > 45 for v in values):
-        raise argparse.ArgumentTypeError(f"expected angles from -45 to 45 degrees other than 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what} separated by commas, or none, got {text!r}") from None
+    if not all(math.isfinite(v) and ok(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return values
+
+
+def angles(text):
+    """argparse type for rotations in degrees besides 0: a comma-separated list, or none."""
+    return _number_list(text, "degrees", lambda v: v != 0 and abs(v) <= 45, "angles from -45 to 45 degrees other than 0")
+
+
+def scales_arg(text):
+    """argparse type for scale factors besides 1: a comma-separated list, or none."""
+    return _number_list(text, "scale factors", lambda v: v != 1 and 0.5 <= v <= 2,
+                        "scale factors from 0.5 to 2 other than 1")
 
 
 def devices_arg(text):
@@ -90,6 +101,23 @@ def strokes_arg(text):
     if any(w not in ("-1", "1", "+1") for w in words):
         raise argparse.ArgumentTypeError(f"expected -1, 1 or both, separated by commas, or none, got {text!r}")
     return tuple(sorted({int(w) for w in words}))
+
+
+LATENT_FLAGS = ("test_shifts", "test_rotations", "test_strokes", "test_scales")     # flag = field name
+
+
+def add_latent_flags(p, s):
+    """The flags of the classifier's mixture over latent transforms (Settings.test_latents)."""
+    p.add_argument("--test_shifts", type=shift_radius, default=s.test_shifts,
+                   help=f"p(x | k) as the equal mixture over the shifts of the 28x28 image by up to this many pixels (default {s.test_shifts})")
+    p.add_argument("--test_rotations", type=angles, default=s.test_rotations,
+                   help="rotations (degrees besides 0, e.g. -10,10; 'none') in that mixture, each with every shift "
+                        f"(default {','.join(map(str, s.test_rotations)) or 'none'})")
+    p.add_argument("--test_strokes", type=strokes_arg, default=s.test_strokes,
+                   help=f"stroke changes in that mixture: -1 thinner, 1 thicker, e.g. -1,1; 'none' (default {s.test_strokes or 'none'})")
+    p.add_argument("--test_scales", type=scales_arg, default=s.test_scales,
+                   help="scale factors (besides 1, e.g. 0.9,1.1; 'none') in that mixture, each with every shift "
+                        f"and rotation (default {','.join(map(str, s.test_scales)) or 'none'})")
 
 
 def add_profile_flag(parser, default):

@@ -1,6 +1,6 @@
 """What a model reads: the 28x28 image (deskewed, for models trained so) shrunk to
 target_size x target_size and quantised to levels; and the latent transforms of the 28x28
-image (shifts, rotations, elastic deformations, strokes), one list that training's
+image (shifts, rotations, scales, elastic deformations, strokes), one list that training's
 augmentation and the classifier's mixture both take."""
 import dataclasses
 
@@ -66,6 +66,17 @@ def rotate_images(images, degrees):
     return _in_dtype_of(out, images)
 
 
+def scale_images(images, factor):
+    """Scale images (n, h, w) by `factor` about their centre (bilinear, what comes in is 0,
+    the background), the same size, back to the input's dtype."""
+    from scipy import ndimage
+    images = np.asarray(images)
+    centre = (np.array(images.shape[1:]) - 1) / 2
+    out = ndimage.affine_transform(images.astype(np.float32), [1, 1 / factor, 1 / factor],
+                                   offset=[0, *(centre * (1 - 1 / factor))], order=1, mode="constant", cval=0.0)
+    return _in_dtype_of(out, images)
+
+
 ELASTIC_ALPHA = 34.0    # elastic deformations at 28x28 (Simard, Steinkraus and Platt 2003): a
 ELASTIC_SIGMA = 4.0     # field uniform in [-1, 1], Gaussian-smoothed (sigma), scaled (alpha)
 ELASTIC_SEED = 7        # with the draw, seeds the fields (the shipped pixelcnn_elastic's)
@@ -125,14 +136,16 @@ def restroke(images, stroke):
 @dataclasses.dataclass(frozen=True)
 class Transform:
     """One value of the latent variables of a 28x28 image: a translation by dy rows and
-    dx columns, then a rotation by `degrees` about the centre, then the image's own
-    elastic deformation number `elastic` (0: none; training's augmentation only), then a
-    change of stroke width (`stroke`: -1 thinner, 1 thicker). p(x | k) sums over them."""
+    dx columns, then a rotation by `degrees` about the centre, then a scaling by `scale`
+    about the centre, then the image's own elastic deformation number `elastic` (0: none;
+    training's augmentation only), then a change of stroke width (`stroke`: -1 thinner, 1
+    thicker). p(x | k) sums over them."""
     dy: int = 0
     dx: int = 0
     degrees: float = 0.0
     stroke: int = 0
     elastic: int = 0
+    scale: float = 1.0
 
     @property
     def identity(self):
@@ -141,26 +154,29 @@ class Transform:
     @property
     def name(self):
         return (f"shift({self.dy:+d},{self.dx:+d})" + (f" rotate({self.degrees:+g})" if self.degrees else "")
+                + (f" scale({self.scale:g})" if self.scale != 1 else "")
                 + (f" elastic({self.elastic})" if self.elastic else "")
                 + (f" stroke({self.stroke:+d})" if self.stroke else ""))
 
     def apply(self, images):
         out = shift_images(images, self.dy, self.dx)
         out = rotate_images(out, self.degrees) if self.degrees else out
+        out = scale_images(out, self.scale) if self.scale != 1 else out
         out = elastic_images(out, self.elastic) if self.elastic else out
         return restroke(out, self.stroke) if self.stroke else out
 
 
-def latents(shifts=0, rotations=(), strokes=(), elastic=0):
+def latents(shifts=0, rotations=(), strokes=(), elastic=0, scales=()):
     """The latent transforms: each shift of shift_grid(shifts) with each rotation of
-    (0, *rotations) degrees, each of the image as it is and its `elastic` deformations,
-    and each stroke change of (0, *strokes), shift by shift.
+    (0, *rotations) degrees, each scale of (1, *scales), each of the image as it is and
+    its `elastic` deformations, and each stroke change of (0, *strokes), shift by shift.
     Exactly one is the identity (identity_index); a new latent is one more field of
     Transform, applied in its apply, and one more loop here."""
     angles = (0.0,) + tuple(float(r) for r in rotations if r)
     widths = (0,) + tuple(int(k) for k in strokes if k)
-    return [Transform(dy, dx, a, stroke=k, elastic=e) for dy, dx in shift_grid(shifts) for a in angles
-            for e in range(elastic + 1) for k in widths]
+    zooms = (1.0,) + tuple(float(z) for z in scales if z != 1)
+    return [Transform(dy, dx, a, stroke=k, elastic=e, scale=z) for dy, dx in shift_grid(shifts) for a in angles
+            for z in zooms for e in range(elastic + 1) for k in widths]
 
 
 def identity_index(transforms):

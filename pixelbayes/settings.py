@@ -70,10 +70,11 @@ class Settings(_Shape):
     test_shifts: int
     test_rotations: tuple
     test_strokes: tuple
+    test_scales: tuple
 
     def test_latents(self):
         """The latent transforms of the classifier's mixture (preprocess.latents)."""
-        return latents(self.test_shifts, self.test_rotations, self.test_strokes)
+        return latents(self.test_shifts, self.test_rotations, self.test_strokes, scales=self.test_scales)
 
     def model(self):
         """The settings a model trained with these settings records (ModelSettings)."""

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from skimage.transform import resize
 from skimage.util import img_as_ubyte
 
@@ -67,6 +68,26 @@ def test_deskewing_stands_a_slanted_stroke_upright_and_leaves_upright_ones_alone
     assert not np.array_equal(once, images)
     levels = preprocess.preprocess_transformed(images, preprocess.latents(1), 10, 6, deskew=True)
     assert np.array_equal(levels, preprocess.preprocess_transformed(once, preprocess.latents(1), 10, 6))
+
+
+def test_scales_grow_or_shrink_the_image_about_its_centre():
+    """A block in the middle of the image keeps its centre and grows by the factor; the
+    scales are one more latent (27 transforms over the 9 shifts, one identity), and the
+    flag takes factors besides 1 from 0.5 to 2."""
+    import argparse
+    block = np.zeros((1, 28, 28), np.uint8)
+    block[0, 10:18, 10:18] = 255
+    for factor, side in ((1.5, 12), (0.5, 4)):
+        rows = np.flatnonzero(preprocess.scale_images(block, factor)[0].max(1) > 127)
+        assert len(rows) == side and rows.min() + rows.max() == 27                     # centred on 13.5
+    transforms = preprocess.latents(1, scales=(0.9, 1.1))
+    assert len(transforms) == 27 and len({t.name for t in transforms}) == 27
+    assert transforms[preprocess.identity_index(transforms)] == preprocess.Transform()
+    assert preprocess.latents(1) == preprocess.latents(1, scales=(1,))
+    assert util.scales_arg("1.1, 0.9") == (0.9, 1.1) and util.scales_arg("none") == ()
+    for bad in ("1", "0.3", "x", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            util.scales_arg(bad)
 
 
 def test_brightest_level_maps_to_255_without_wrapping():

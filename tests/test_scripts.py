@@ -99,6 +99,7 @@ BAD_FLAGS = [
     ("generate_mnist.py", "--temperature=0", "--temperature"),
     ("classification.py", "--num_images=-5", "--num_images"),
     ("classification.py", "--json=yes", "--json"),
+    ("classification.py", "--test_scales=1", "--test_scales"),
 ]
 
 
