@@ -107,7 +107,8 @@ profiles = {
     "strokes": {"mix": ("shift",), "test_shifts": 1, "test_strokes": (-1, 1)},   # the same
                                     # with strokes thinner and thicker instead: 27 terms
     "scales": {"mix": ("shift",), "test_shifts": 1, "test_scales": (0.9, 1.1)},   # the same with
-                                    # the image scaled by 0.9 and 1.1 instead: 27 terms
+                                    # the image scaled by 0.9 and 1.1 instead: 27 terms; far less
+                                    # accuracy on held-out images (0.9837, "shift" 0.9900)
     "pixelcnn28": {"family": "pixelcnn", "target_size": 28, "train_shifts": 1, "epochs": 6,
                    "learning_rate": 3e-3},
                                     # the Keras walkthrough's resolution: a PixelCNN (64 filters,

@@ -6,8 +6,9 @@ classifier with Bayes' rule. The modules, in the order the data flows:
     cli          the scripts' flags, the settings line, one-line errors
     files        atomic writes
     data         MNIST: a local file, the verified cache, or a package index
-    preprocess   28x28 -> target_size x target_size levels; the latent transforms
-                 (shifts, rotations, elastic deformations, strokes) of the 28x28 image
+    preprocess   28x28 (deskewed where a model says so) -> target_size x target_size
+                 levels; the latent transforms (shifts, rotations, scales, elastic
+                 deformations, strokes) of the 28x28 image
     numerics     log_softmax, log_mean_exp, bits: written once
     backend      Keras, imported once and quietly
     families     the model families behind one interface (gru, pixelcnn)

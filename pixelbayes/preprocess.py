@@ -104,7 +104,7 @@ def deskew_images(images):
     intensity centroid that makes the intensity-weighted covariance of row and column zero
     (the moment-based deskewing of MNIST's classic results). Row r moves by alpha (r - r0),
     alpha = cov(row, column) / var(row), interpolated linearly along the row (0 outside);
-    an empty image, or one without height, stays as it is."""
+    an empty image, or one whose ink lies in a single row, stays as it is."""
     images = np.asarray(images)
     x = images.astype(np.float64)
     n, h, w = x.shape
