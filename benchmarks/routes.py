@@ -120,15 +120,19 @@ GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14, "traine
           "scales": ROWS_SCALES}
 
 
-def route(parts, name, images, labels, priors, cache):
-    """Accuracy of an equal mixture of parts, each part (sets, transforms) the equal
-    mixture over its sets' models ("a+b": both sets' terms) and its transforms; and, for
-    one part whose sets share an image size, its own-model NLL (bits/pixel, mean over the
-    digits; None otherwise)."""
+def mixture(parts, name, images, cache):
+    """(n, 10) log-likelihoods of an equal mixture of parts, each part (sets, transforms)
+    the equal mixture over its sets' models ("a+b": both sets' terms) and its transforms."""
     halves = [util.log_mean_exp(np.concatenate([log_likelihoods(m, name, images, transforms, cache)
                                                 for m in members.split("+")]), axis=0)
               for members, transforms in parts]
-    mixed = halves[0] if len(halves) == 1 else util.log_mean_exp(np.stack(halves), axis=0)
+    return halves[0] if len(halves) == 1 else util.log_mean_exp(np.stack(halves), axis=0)
+
+
+def route(parts, name, images, labels, priors, cache):
+    """Accuracy of the mixture of parts (see mixture); and, for one part whose sets share
+    an image size, its own-model NLL (bits/pixel, mean over the digits; None otherwise)."""
+    mixed = mixture(parts, name, images, cache)
     acc = np.mean(util.classify(mixed, priors) == labels)
     pixels = {util.settings_for(m).seq_len for m in parts[0][0].split("+")}
     if len(parts) > 1 or len(pixels) > 1:
@@ -140,7 +144,7 @@ def route(parts, name, images, labels, priors, cache):
 def errors(name, images, labels, priors, cache):
     """What the `shift` profile's errors are (9-shift mixture): the commonest (true, taken)
     pairs, and how far the true digit's score lies below the winner's (nats)."""
-    scores = util.log_mean_exp(log_likelihoods("shift", name, images, SHAPES["square9"], cache), axis=0) + priors
+    scores = mixture([("shift", SHAPES["square9"])], name, images, cache) + priors
     wrong = np.flatnonzero(scores.argmax(1) != labels)
     pairs = collections.Counter(f"{labels[i]}->{scores[i].argmax()}" for i in wrong).most_common(6)
     gap = scores[wrong].max(1) - scores[wrong, labels[wrong]]
@@ -154,9 +158,7 @@ def against_shift(parts, name, images, labels, priors, cache):
     of its errors the route corrects, how many it makes anew, and the commonest new
     (true, taken) pairs."""
     def answers(route_parts):
-        return util.classify(util.log_mean_exp(np.stack([util.log_mean_exp(np.concatenate(
-            [log_likelihoods(m, name, images, t, cache) for m in members.split("+")]), axis=0)
-            for members, t in route_parts]), axis=0), priors)
+        return util.classify(mixture(route_parts, name, images, cache), priors)
     taken = answers(parts)
     before, after = answers([("shift", SHAPES["square9"])]) != labels, taken != labels
     new = np.flatnonzero(after & ~before)
