@@ -17,7 +17,8 @@ import generate_mnist  # noqa: E402
 import util  # noqa: E402
 
 DOCS = os.path.join(ROOT, "docs")
-PROFILES = ("shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "shift_deskew")      # besides the default, the profiles with pictures in the README
+# besides the default, the profiles with pictures in the README
+PROFILES = ("shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "shift_deskew", "shift_long")
 
 
 def main(argv=None):
