@@ -145,14 +145,14 @@ def route(parts, name, images, labels, priors, cache):
     return acc, np.mean([own[labels == d].mean() for d in range(10)])
 
 
-def errors(name, images, labels, priors, cache):
-    """What the `shift` profile's errors are (9-shift mixture): the commonest (true, taken)
-    pairs, and how far the true digit's score lies below the winner's (nats)."""
-    scores = mixture([("shift", SHAPES["square9"])], name, images, cache) + priors
+def errors(profile, name, images, labels, priors, cache):
+    """What a profile's errors are (its models over the 9 shifts): the commonest (true,
+    taken) pairs, and how far the true digit's score lies below the winner's (nats)."""
+    scores = mixture([(profile, SHAPES["square9"])], name, images, cache) + priors
     wrong = np.flatnonzero(scores.argmax(1) != labels)
     pairs = collections.Counter(f"{labels[i]}->{scores[i].argmax()}" for i in wrong).most_common(6)
     gap = scores[wrong].max(1) - scores[wrong, labels[wrong]]
-    print(f"shift errors: {len(wrong)}, commonest {', '.join(f'{p} {n}' for p, n in pairs)}; the true digit "
+    print(f"{profile} errors: {len(wrong)}, commonest {', '.join(f'{p} {n}' for p, n in pairs)}; the true digit "
           f"below the winner by a median {np.median(gap):.1f} nats (quartiles {np.percentile(gap, 25):.1f}, "
           f"{np.percentile(gap, 75):.1f}), {np.mean(gap < 5):.0%} within 5 nats", flush=True)
 
@@ -199,7 +199,8 @@ def main():
                 acc, nll = route([("shift", transforms)], name, images, labels, priors, args.cache)
                 print(f"shift {shape} {acc:.4f} | own-model NLL, digit mean {nll:.4f}", flush=True)
         if args.rows in ("all", "errors"):
-            errors(name, images, labels, priors, args.cache)
+            for profile in ("shift", "shift_long"):
+                errors(profile, name, images, labels, priors, args.cache)
         for key, rows in GROUPS.items():
             for row, parts in rows.items() if args.rows in ("all", key) else ():
                 acc, nll = route(parts, name, images, labels, priors, args.cache)
