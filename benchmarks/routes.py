@@ -37,10 +37,10 @@ ROTATED = {"square9 x rotations -5,0,5": util.latents(1, (-5, 5)),
            "square9 x strokes -1,0,1": util.latents(1, (), (-1, 1))}     # declared later, with the strokes profile
 
 
-def training_split(data):
+def training_split(data, fraction=0.05, seed=0):
     """[(images, labels) that training used, (images, labels) it held out]: each digit's
-    5% split with seed 0, as train_mnist.py makes it."""
-    split = [util.split_validation(int(np.sum(data["y_train"] == d)), 0.05, 0) for d in range(10)]
+    split of the share `fraction` with `seed`, as train_mnist.py makes it (default: its own)."""
+    split = [util.split_validation(int(np.sum(data["y_train"] == d)), fraction, seed) for d in range(10)]
     return [(np.concatenate([data["x_train"][data["y_train"] == d][s[k]] for d, s in enumerate(split)]),
              np.concatenate([np.full(len(s[k]), d) for d, s in enumerate(split)])) for k in (0, 1)]
 

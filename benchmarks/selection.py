@@ -20,15 +20,9 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import util  # noqa: E402
-
-
-def held_out(data, fraction, seed):
-    """(images, labels): each digit's share `fraction` that training held out with `seed`."""
-    parts = [(x[util.split_validation(len(x), fraction, seed)[1]], d)
-             for d, x in ((d, data["x_train"][data["y_train"] == d]) for d in range(10))]
-    return np.concatenate([x for x, _ in parts]), np.concatenate([np.full(len(x), d) for x, d in parts])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import routes  # noqa: E402
+from routes import util  # noqa: E402
 
 
 def main():
@@ -44,7 +38,7 @@ def main():
     priors = util.log_priors(data["y_train"])
     print(f"{s.models_dir}: {meta['settings']['family']} models, {meta['settings']['epochs']} epochs, "
           f"held-out share {fraction} (seed {seed})")
-    for name, (images, labels) in (("held-out", held_out(data, fraction, seed)),
+    for name, (images, labels) in (("held-out", routes.training_split(data, fraction, seed)[1]),
                                     ("test", (data["x_test"], data["y_test"]))):
         row = []
         for shape, transforms in (("9 shifts", util.latents(1)), ("as is", util.latents(0))):
