@@ -5,11 +5,13 @@ that the files record (validation_fraction and seed), so any split works:
 
     python train_mnist.py --all_digits=True --profile=shift_long --validation_fraction=0.1667 --models_dir=DIR
     python benchmarks/selection.py --profile=shift_long --models_dir=DIR
+    python benchmarks/selection.py --profile=shift_long --models_dir=DIR --mix=pixelcnn_elastic=DIR2
 
+`--mix` adds sets trained on the same split and scores the equal mixture of all of them
+(18 terms per digit for two sets over the 9 shifts) beside each set alone.
 With 1/6 held out (10,002 images) one image is 0.01%; the README's selection rule asked for
 15 images (Training longer; a retrain with another seed moved the test figure by 6). The
-suite's engine does
-the scoring ("auto": the keras graph where an NVIDIA GPU is, else the numpy nets: about
+suite's engine does the scoring ("auto": the keras graph where an NVIDIA GPU is, else the numpy nets: about
 5 minutes per set for the two splits on 2 cores).
 """
 import argparse
@@ -25,26 +27,51 @@ import routes  # noqa: E402
 from routes import util  # noqa: E402
 
 
+def load_set(profile, models_dir):
+    """(settings, models, held-out share, seed) of one set of models, its split read from its files."""
+    s = util.settings_for(profile)
+    s = dataclasses.replace(s, models_dir=models_dir or s.models_dir, cascade_margin=0.0)
+    models = util.load_models(s)                                 # a missing file: one line, exit 1
+    meta = util.read_meta(util.model_path(s.models_dir, 0))
+    print(f"{s.models_dir}: {meta['settings']['family']} models, {meta['settings']['epochs']} epochs, "
+          f"held-out share {meta['settings']['validation_fraction']} (seed {meta['seed']})")
+    return s, models, meta["settings"]["validation_fraction"], meta["seed"]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="shift_long", help="the profile the models were trained with (default shift_long)")
     p.add_argument("--models_dir", help="folder of the models (default: the profile's)")
+    p.add_argument("--mix", action="append", default=[], metavar="PROFILE=DIR",
+                   help="another set trained on the same split, mixed with the first in equal shares (repeatable): "
+                        "each set alone, then the mixture, and how many of the first set's errors it corrects")
     args = p.parse_args()
-    s = util.settings_for(args.profile)
-    s = dataclasses.replace(s, models_dir=args.models_dir or s.models_dir, cascade_margin=0.0)
-    models, data = util.load_models(s), util.load_mnist()       # a missing file: one line, exit 1
-    meta = util.read_meta(util.model_path(s.models_dir, 0))
-    fraction, seed = meta["settings"]["validation_fraction"], meta["seed"]
+    if any("=" not in m for m in args.mix):
+        raise util.UserError("--mix takes PROFILE=DIR, for example --mix=pixelcnn_elastic=runs/elastic")
+    sets = [load_set(args.profile, args.models_dir)] + [load_set(*m.split("=", 1)) for m in args.mix]
+    if len({(fraction, seed) for _, _, fraction, seed in sets}) > 1:
+        raise util.UserError("the sets were trained on different held-out splits; train them with the same "
+                             "--validation_fraction and --seed")
+    if len({(n.target_size, n.levels, n.settings.deskew) for _, models, _, _ in sets for n in sum(models, [])}) > 1:
+        raise util.UserError("the sets do not share one input shape (image size, levels, deskewing); "
+                             "a mixture needs one")
+    data, (_, _, fraction, seed) = util.load_mnist(), sets[0]
     priors = util.log_priors(data["y_train"])
-    print(f"{s.models_dir}: {meta['settings']['family']} models, {meta['settings']['epochs']} epochs, "
-          f"held-out share {fraction} (seed {seed})")
     for name, (images, labels) in (("held-out", routes.training_split(data, fraction, seed)[1]),
                                     ("test", (data["x_test"], data["y_test"]))):
         row = []
         for shape, transforms in (("9 shifts", util.latents(1)), ("as is", util.latents(0))):
-            answers = util.classify(util.mixture_log_likelihoods(models, images, transforms, s), priors)
-            row.append(f"{shape} {np.mean(answers == labels):.4f} ({int(np.sum(answers != labels))} errors)")
-        print(f"{name}, {len(labels)} images: " + " | ".join(row), flush=True)
+            scored = [(s.models_dir, util.mixture_log_likelihoods(models, images, transforms, s))
+                      for s, models, _, _ in sets]
+            if len(scored) > 1:
+                scored.append(("the mixture", util.log_mean_exp(np.stack([ll for _, ll in scored]), axis=0)))
+            first = util.classify(scored[0][1], priors) != labels
+            for label, ll in scored:
+                wrong = util.classify(ll, priors) != labels
+                against = (f"; corrects {int(np.sum(first & ~wrong))}, makes {int(np.sum(wrong & ~first))} new"
+                           if label == "the mixture" else "")
+                row.append(f"{shape}, {label}: {1 - wrong.mean():.4f} ({int(wrong.sum())} errors{against})")
+        print(f"{name}, {len(labels)} images:\n  " + "\n  ".join(row), flush=True)
 
 
 if __name__ == "__main__":
