@@ -132,6 +132,7 @@ ROWS_LONG_MIX = {"shift_long + shift, 9 shifts each": [("shift_long+shift", SQUA
 GROUPS = {"pixelcnn28": ROWS28, "wide": ROWS_WIDE, "pixelcnn14": ROWS14, "trained_rotations": ROWS_ROTATE,
           "trained_elastic": ROWS_ELASTIC, "radius2": ROWS_RADIUS2, "deskew": ROWS_DESKEW,
           "scales": ROWS_SCALES, "long": ROWS_LONG, "long_mix": ROWS_LONG_MIX}
+AGAINST = {"deskew": "shift", "scales": "shift", "long": "shift", "long_mix": "shift_long"}   # errors compared with
 
 
 def mixture(parts, name, images, cache):
@@ -216,9 +217,8 @@ def main():
             for row, parts in rows.items() if args.rows in ("all", key) else ():
                 acc, nll = route(parts, name, images, labels, priors, args.cache)
                 print(f"{row} {acc:.4f}" + (f" | own-model NLL, digit mean {nll:.4f}" if nll else ""), flush=True)
-                if key in ("deskew", "scales", "long", "long_mix"):
-                    against("shift_long" if key == "long_mix" else "shift", parts, name, images, labels, priors,
-                            args.cache)
+                if key in AGAINST:
+                    against(AGAINST[key], parts, name, images, labels, priors, args.cache)
 
 
 if __name__ == "__main__":

@@ -59,10 +59,13 @@ def main():
     priors = util.log_priors(data["y_train"])
     for name, (images, labels) in (("held-out", routes.training_split(data, fraction, seed)[1]),
                                     ("test", (data["x_test"], data["y_test"]))):
+        shifts = util.latents(1)                 # the image as it is is one of them
+        per_set = [(s.models_dir, np.stack([util.mixture_log_likelihoods(models, images, [t], s) for t in shifts]))
+                   for s, models, _, _ in sets]
         row = []
-        for shape, transforms in (("9 shifts", util.latents(1)), ("as is", util.latents(0))):
-            scored = [(s.models_dir, util.mixture_log_likelihoods(models, images, transforms, s))
-                      for s, models, _, _ in sets]
+        for shape, pick in (("9 shifts", lambda t: util.log_mean_exp(t, axis=0)),
+                            ("as is", lambda t: t[util.identity_index(shifts)])):
+            scored = [(label, pick(t)) for label, t in per_set]
             if len(scored) > 1:
                 scored.append(("the mixture", util.log_mean_exp(np.stack([ll for _, ll in scored]), axis=0)))
             first = util.classify(scored[0][1], priors) != labels
