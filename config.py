@@ -13,6 +13,11 @@ target_size = 10                    # images are shrunk to target_size x target_
 max_intensity = 6                   # intensities are quantised to levels 0..max_intensity
 deskew = False                      # each 28x28 image first sheared upright (its slant, from its
                                     # moments, taken out), in training and classification alike
+scan = "rows"                       # the order in which a model reads the image's pixels: "rows"
+                                    # (the tutorial's, row by row) or "columns" (column by column:
+                                    # the image transposed in training, classification and
+                                    # sampling; a density of the same image, so sets of either
+                                    # order mix)
 
 # --- model --------------------------------------------------------------------
 family = "gru"                      # model family (util.FAMILIES): "gru", one GRU layer, or
@@ -156,6 +161,11 @@ profiles = {
                                     # the shift profile on deskewed images: each 28x28 image
                                     # sheared upright first (preprocess.deskew_images); a lower
                                     # NLL and less accuracy on held-out images (0.9873, "shift" 0.9900)
+    "shift_columns": {"scan": "columns", "train_shifts": 1, "test_shifts": 1},
+                                    # the shift profile reading each image column by column
+                                    # (a route: another order of the same likelihood)
+    "shift_long_columns": {"scan": "columns", "train_shifts": 1, "test_shifts": 1, "epochs": 40},
+                                    # shift_long reading each image column by column (a route)
 }
 best_profile = "shift_long"         # the most accurate profile on held-out training images
 

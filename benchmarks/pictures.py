@@ -18,7 +18,7 @@ import util  # noqa: E402
 
 DOCS = os.path.join(ROOT, "docs")
 # besides the default, the profiles with pictures in the README
-PROFILES = ("shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "shift_deskew", "shift_long")
+PROFILES = ("shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "shift_deskew", "shift_long", "shift_columns")
 
 
 def main(argv=None):

@@ -49,8 +49,9 @@ def likelihood_model(nets):
 
 
 def log_likelihoods(nets, levels, batch_size=512):
-    """log p(x) in nats of each image of levels (n, size, size) under each net: (n, len(nets))."""
-    flat = np.asarray(levels).reshape(len(levels), -1).astype(np.int32)
+    """log p(x) in nats of each image of levels (n, size, size) under each net: (n, len(nets)),
+    the nets of one family, shape and scan."""
+    flat = nets[0].reading(levels).reshape(len(levels), -1).astype(np.int32)
     if len(flat) == 0:
         return np.zeros((0, len(nets)))
     model = likelihood_model(nets)

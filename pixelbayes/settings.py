@@ -6,7 +6,7 @@ import os
 
 from .errors import UserError
 from .families import FAMILIES
-from .preprocess import latents
+from .preprocess import SCANS, latents
 
 
 class _Shape:
@@ -43,6 +43,7 @@ class Settings(_Shape):
     target_size: int
     max_intensity: int
     deskew: bool
+    scan: str
     gru_units: int
     pixelcnn_filters: int
     pixelcnn_blocks: int
@@ -90,6 +91,7 @@ class ModelSettings(_Shape):
     target_size: int
     max_intensity: int
     deskew: bool = False                     # files made before the setting: images as they are
+    scan: str = "rows"                       # files made before the setting: row by row
     gru_units: int = None
     pixelcnn_filters: int = None
     pixelcnn_blocks: int = None
@@ -112,7 +114,7 @@ class ModelSettings(_Shape):
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in names})
 
 
-MODEL_FIELDS = ("family", "target_size", "max_intensity", "deskew")
+MODEL_FIELDS = ("family", "target_size", "max_intensity", "deskew", "scan")
 TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction",
                    "clipnorm", "train_shifts", "train_rotations", "train_elastic")
 _DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")
@@ -136,6 +138,8 @@ def settings_for(name=None):
         if key not in values:
             raise UserError(f"profile {name!r} sets {key!r}, which config.py does not have")
         values[key] = value
+    if values["scan"] not in SCANS:
+        raise UserError(f"profile {name!r} sets scan={values['scan']!r}; choose one of {', '.join(SCANS)}")
     default = name == config.profile
     models = "mnist_models" if default else f"mnist_models_{name}"
     generated = os.path.join(config.root, "generated", *([] if default else [name]))

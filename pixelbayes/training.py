@@ -15,7 +15,7 @@ from .families import FAMILIES
 from .files import atomic_write, remove_quietly, write_json
 from .modelfiles import read_meta, save_model
 from .numerics import bits_per_pixel
-from .preprocess import identity_index
+from .preprocess import identity_index, scan_order
 from .settings import ModelSettings
 
 
@@ -128,8 +128,8 @@ def setup_training(jobs, settings):
     keras, s = get_keras(), settings
     if s.lr_schedule not in ("cosine", "constant"):
         raise UserError(f"unknown learning-rate schedule {s.lr_schedule!r}")
-    seqs = [np.asarray(j["levels"]).reshape(-1, np.shape(j["levels"])[-3], s.seq_len).astype(np.int32)
-            for j in jobs]
+    seqs = [scan_order(np.asarray(j["levels"]), s.scan).reshape(-1, np.shape(j["levels"])[-3], s.seq_len)
+            .astype(np.int32) for j in jobs]           # each image in the order the model reads it
     if any(len(q) != len(s.train_latents()) for q in seqs):
         raise ValueError(f"each job needs one copy of its images per shift of train_shifts={s.train_shifts} "
                          f"and rotation of train_rotations={s.train_rotations} "

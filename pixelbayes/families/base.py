@@ -2,6 +2,8 @@
 that runs a step at a time (sampling) or over whole images (classification)."""
 import numpy as np
 
+from ..preprocess import scan_order
+
 
 class PixelNet:
     """Numpy inference of one trained model of p(pixel_t | pixels_<t), a step at a time.
@@ -19,9 +21,13 @@ class PixelNet:
         self.seq_len = settings.seq_len
         self.meta = meta or {}
 
+    def reading(self, levels):
+        """Images (n, size, size) in the order this model reads their pixels (its scan)."""
+        return scan_order(np.asarray(levels), self.settings.scan)
+
     def log_likelihoods(self, levels, chunk=512, workers=1):
         """log p(image) in nats for each image (n, target_size, target_size)."""
-        flat = np.asarray(levels).reshape(len(levels), -1).astype(np.intp)
+        flat = self.reading(levels).reshape(len(levels), -1).astype(np.intp)
         out = np.zeros(len(flat), np.float64)
         for lo in range(0, len(flat), chunk):
             seq = flat[lo:lo + chunk]

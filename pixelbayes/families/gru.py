@@ -78,7 +78,7 @@ class NumpyGRU(PixelNet):
         one GRU state until their prefixes part, the same arithmetic done once per
         distinct prefix (about a quarter less work on MNIST); the small output layer's
         logits are kept per step and turned into log-probabilities once at the end."""
-        flat = np.asarray(levels).reshape(len(levels), -1)
+        flat = self.reading(levels).reshape(len(levels), -1)
         out = np.zeros(len(flat), np.float64)
         order = np.lexsort(flat.T[::-1]) if len(flat) > 1 else np.arange(len(flat))
         out[order] = map_chunks(lambda seq: self._chunk_log_likelihoods(seq.astype(np.intp)),

@@ -160,7 +160,7 @@ class NumpyPixelCNN(PixelNet):
     def log_likelihoods(self, levels, chunk=512, workers=1):
         """One pass of the network per block of images: every pixel's distribution at once.
         Chunks of images go to the worker threads; each runs its chunk block by block."""
-        flat = np.asarray(levels).astype(np.intp)
+        flat = self.reading(levels).astype(np.intp)
 
         def run_block(seq):
             logp = log_softmax(self.logits(seq).astype(np.float64), axis=-1)
