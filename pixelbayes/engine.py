@@ -51,6 +51,8 @@ def likelihood_model(nets):
 def log_likelihoods(nets, levels, batch_size=512):
     """log p(x) in nats of each image of levels (n, size, size) under each net: (n, len(nets)),
     the nets of one family, shape and scan."""
+    if len({net.settings.scan for net in nets}) > 1:
+        raise ValueError("nets that read in different orders take separate calls (mixture_log_likelihoods groups them)")
     flat = nets[0].reading(levels).reshape(len(levels), -1).astype(np.int32)
     if len(flat) == 0:
         return np.zeros((0, len(nets)))

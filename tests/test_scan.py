@@ -9,6 +9,7 @@ import pytest
 import config
 import util
 from conftest import small, synthetic_digits, train_one
+from pixelbayes import engine
 from pixelbayes.families import base
 from test_engine import RTOL, both
 from test_pixelcnn import random_net, tiny
@@ -82,6 +83,8 @@ def test_the_keras_engine_mixes_rows_and_columns_models_as_numpy_does():
     numpy, keras = both(models, images, util.latents(1), dataclasses.replace(util.settings_for(), cascade_margin=0.0))
     np.testing.assert_allclose(keras, numpy, rtol=RTOL)
     assert not np.allclose(numpy[:, 1], numpy[:, 2])       # the two orders of one net differ
+    with pytest.raises(ValueError, match="different orders"):          # one graph, one order
+        engine.log_likelihoods([rows, columns], np.zeros((2, 6, 6), np.int64))
 
 
 def test_a_profile_with_an_unknown_scan_is_refused(monkeypatch):
