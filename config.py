@@ -75,6 +75,11 @@ cascade_margin = 30.0               # with a mixture over latents: the whole mix
                                     # many nats of the best (the others keep a lower bound); 0:
                                     # the exact mixture for every digit (--exact); chosen on
                                     # held-out images, where 30 changes no answer of the exact one
+cascade_sets_margin = 0.0           # with a mixture of profiles (mix): 0 runs every profile's nets
+                                    # at each step of the cascade; > 0 runs the first profile's
+                                    # alone through it, and the others' (every transform) only for
+                                    # the digits whose first-profile mixture (plus log p(k)) lies
+                                    # within this many nats of the best
 test_shifts = 0                     # p(x | k) is the equal mixture over the (2s+1)^2 shifts of
                                     # the 28x28 image by up to s pixels (the shift is a latent
                                     # variable: still a generative model); 0: the image as it is
@@ -166,6 +171,11 @@ profiles = {
                                     # (a route: another order of the same likelihood)
     "shift_long_columns": {"scan": "columns", "train_shifts": 1, "test_shifts": 1, "epochs": 40},
                                     # shift_long reading each image column by column (a route)
+    "shift_long_orders": {"mix": ("shift_long", "shift_long_columns"), "test_shifts": 1,
+                          "cascade_margin": 15.0, "cascade_sets_margin": 10.0},
+                                    # shift_long and shift_long_columns, each over the 9 shifts: the
+                                    # image read in both orders, 18 terms per digit (a route); its
+                                    # cascade runs the rows models first, margins chosen on held-out images
 }
 best_profile = "shift_long"         # the most accurate profile on held-out training images
 

@@ -170,7 +170,7 @@ def print_settings(settings, args, used, stream=None):
     own fields with "family") and the script's own flags; results stay on stdout."""
     shown = {"profile": settings.profile}
     for name in used:
-        if (name == "mix" and not settings.mix) or (name == "models_dir" and settings.mix):
+        if (name in ("mix", "cascade_sets_margin") and not settings.mix) or (name == "models_dir" and settings.mix):
             continue                            # a mixture reads each profile's own folder
         shown[name] = getattr(settings, name)
         if name == "family" and settings.family in FAMILIES:

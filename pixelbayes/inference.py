@@ -96,20 +96,37 @@ def mixture_log_likelihoods(models, images, transforms, settings, progress=False
     under every digit first, then the whole mixture only for the digits whose first score
     (plus log p(k), from priors) lies within the margin (nats) of the best; for the
     others the lower bound (first score - log transforms) stands. Margin 0: the exact
-    mixture for every digit."""
+    mixture for every digit. With a mixture of profiles and cascade_sets_margin > 0, the
+    first profile's nets alone take those two steps (settings.cascade_lead), and the other
+    profiles' nets run only for the digits whose first-profile mixture (plus log p(k)) lies
+    within that margin of the best; every other digit keeps the lower bound of the terms
+    computed (their sum over the count of all terms)."""
     copies = classifier_inputs(images, models, transforms)
     run = _mixtures(settings)
     if len(transforms) == 1 or not settings.cascade_margin:
         return run(models, copies, progress)
+    prior = 0 if priors is None else np.asarray(priors)[None, :]
+    members = len(models[0])
+    lead = settings.cascade_lead() or members
+    head = [nets[:lead] for nets in models]
     i, count = identity_index(transforms), len(transforms)
-    first = run(models, copies[i:i + 1], False)
-    contend = in_contention(first + (0 if priors is None else np.asarray(priors)[None, :]), settings.cascade_margin)
+    first = run(head, copies[i:i + 1], False)
+    contend = in_contention(first + prior, settings.cascade_margin)
     out, rest = first - np.log(count), np.delete(copies, i, axis=0)
-    for d, members in enumerate(progress_iter(models, "models", progress)):
+    for d, nets in enumerate(progress_iter(head, "models", progress)):
         rows = np.flatnonzero(contend[:, d])
         if len(rows):                   # (e^first + (count - 1) e^others) / count
-            others = run([members], rest[:, rows], False)[:, 0]
+            others = run([nets], rest[:, rows], False)[:, 0]
             out[rows, d] = np.logaddexp(first[rows, d], others + np.log(count - 1)) - np.log(count)
+    if lead == members:
+        return out
+    contend &= in_contention(np.where(contend, out + prior, -np.inf), settings.cascade_sets_margin)
+    out += np.log(lead / members)       # (lead e^head + (members - lead) e^tail) / members
+    for d, nets in enumerate(progress_iter(models, "models", progress)):
+        rows = np.flatnonzero(contend[:, d])
+        if len(rows):
+            tail = run([nets[lead:]], copies[:, rows], False)[:, 0]
+            out[rows, d] = np.logaddexp(out[rows, d], tail + np.log((members - lead) / members))
     return out
 
 

@@ -64,7 +64,8 @@ def held_out(data, models):
 
 
 def _cache_key(settings, transforms, digits=range(10)):
-    h = hashlib.sha256(repr([VERSION, settings.cascade_margin] + [t.name for t in transforms]).encode())
+    h = hashlib.sha256(repr([VERSION, settings.cascade_margin] + [settings.cascade_sets_margin] * bool(settings.cascade_sets_margin)
+                                + [t.name for t in transforms]).encode())
     for s in model_sets(settings):
         for d in digits:
             for m in range(s.ensemble):

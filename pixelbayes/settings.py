@@ -68,6 +68,7 @@ class Settings(_Shape):
     classify_engine: str
     classify_batch: int
     cascade_margin: float
+    cascade_sets_margin: float
     test_shifts: int
     test_rotations: tuple
     test_strokes: tuple
@@ -76,6 +77,11 @@ class Settings(_Shape):
     def test_latents(self):
         """The latent transforms of the classifier's mixture (preprocess.latents)."""
         return latents(self.test_shifts, self.test_rotations, self.test_strokes, scales=self.test_scales)
+
+    def cascade_lead(self):
+        """How many of each digit's nets the cascade runs first and alone: the first mixed
+        profile's (with cascade_sets_margin > 0); None: all of them at each step."""
+        return settings_for(self.mix[0]).ensemble if self.mix and self.cascade_sets_margin else None
 
     def model(self):
         """The settings a model trained with these settings records (ModelSettings)."""

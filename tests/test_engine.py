@@ -46,6 +46,15 @@ def test_the_keras_engine_equals_numpy_for_pixelcnns_and_mixed_families(tiny_mod
     np.testing.assert_allclose(keras, numpy, rtol=RTOL)
 
 
+def a_margin(scores):
+    """A margin (nats) in the widest gap among the middle third of the runners-up's distances
+    from each image's best, far from either engine's rounding."""
+    gaps = scores.max(1, keepdims=True) - scores
+    g = np.unique(gaps[(gaps > 0) & np.isfinite(gaps)])
+    k = len(g) // 3 + np.argmax(np.diff(g[len(g) // 3 - 1:2 * len(g) // 3]))
+    return float(g[k - 1] + g[k]) / 2
+
+
 def test_the_cascade_is_exact_for_the_digits_in_contention_and_a_lower_bound_for_the_rest(tiny_models):
     s = util.settings_for()
     models = [[util.load_net(util.model_path(tiny_models, d), d)] for d in range(10)]
@@ -55,11 +64,8 @@ def test_the_cascade_is_exact_for_the_digits_in_contention_and_a_lower_bound_for
         models, images, transforms, dataclasses.replace(s, cascade_margin=margin, classify_engine=engine), priors=priors)
     exact, first = mixture(0.0), util.mixture_log_likelihoods(models, images, util.latents(0), s)
     np.testing.assert_allclose(mixture(1e9), exact, rtol=1e-12)       # all in contention: the same sums
-    gaps = (first + priors).max(1, keepdims=True) - (first + priors)
-    g = np.unique(gaps[gaps > 0])                      # the margin: in the widest gap among the middle third of
-    k = len(g) // 3 + np.argmax(np.diff(g[len(g) // 3 - 1:2 * len(g) // 3]))  # the runners-up, far from either
-    margin = float(g[k - 1] + g[k]) / 2                # engine's rounding
-    contend = gaps <= margin
+    margin = a_margin(first + priors)
+    contend = util.in_contention(first + priors, margin)
     assert contend.sum() > len(images) and not contend.all()
     cascade = mixture(margin)
     # the second pass runs the nets on a subset of the images: other matrix shapes, which a
@@ -76,3 +82,35 @@ def test_auto_picks_numpy_without_a_gpu(monkeypatch):
     assert engine.resolve("auto") == "numpy" and engine.resolve("keras") == "keras"
     monkeypatch.setattr(engine.backend.glob, "glob", lambda pattern: ["/dev/nvidia0"])
     assert engine.resolve("auto") == "keras"
+
+
+def test_the_cascade_over_two_profiles_runs_the_first_alone_then_the_second_for_the_digits_in_contention(tiny_models):
+    """A mixture of profiles with cascade_sets_margin: the first profile's nets (here rows)
+    take the cascade's two steps alone; the second's (here the same nets reading columns)
+    run only for the digits whose first-profile mixture lies within that margin of the best;
+    the rest keep the lower bound of the terms computed."""
+    rows = [util.load_net(util.model_path(tiny_models, d), d) for d in range(10)]
+    models = [[net, util.NumpyGRU(net.weights, dataclasses.replace(net.settings, scan="columns"))] for net in rows]
+    images, _ = synthetic_digits(3, seed=9)
+    transforms, priors = util.latents(1), util.log_priors([0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9])
+    s = dataclasses.replace(util.settings_for(), mix=("tutorial", "shift"))   # the first: one net per digit
+    assert s.cascade_lead() is None and dataclasses.replace(s, cascade_sets_margin=1.0).cascade_lead() == 1
+
+    def mixture(nets, margin, sets_margin, engine="numpy", latents=transforms):
+        settings = dataclasses.replace(s, cascade_margin=margin, cascade_sets_margin=sets_margin, classify_engine=engine)
+        return util.mixture_log_likelihoods(nets, images, latents, settings, priors=priors)
+    exact, alone = mixture(models, 0.0, 0.0), [[net] for net in rows]
+    first, head = mixture(alone, 0.0, 0.0, latents=util.latents(0)), mixture(alone, 0.0, 0.0)
+    np.testing.assert_allclose(mixture(models, 1e9, 1e9), exact, rtol=1e-6)      # all in contention
+    margin = a_margin(first + priors)
+    contend = util.in_contention(first + priors, margin)
+    sets_margin = a_margin(np.where(contend, head + priors, -np.inf))
+    both_sets = contend & util.in_contention(np.where(contend, head + priors, -np.inf), sets_margin)
+    assert both_sets.sum() > len(images) and (contend & ~both_sets).any() and not contend.all()
+    cascade = mixture(models, margin, sets_margin)
+    np.testing.assert_allclose(cascade[both_sets], exact[both_sets], rtol=1e-6)
+    only_rows = contend & ~both_sets                    # the rows nets' 9 terms of 18
+    np.testing.assert_allclose(cascade[only_rows], head[only_rows] - np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(cascade[~contend], first[~contend] - np.log(18), rtol=1e-6)   # 1 term of 18
+    assert np.all(cascade[~both_sets] <= exact[~both_sets] + 1e-6 * np.abs(exact[~both_sets]))
+    np.testing.assert_allclose(mixture(models, margin, sets_margin, "keras"), cascade, rtol=RTOL)

@@ -46,7 +46,7 @@ def test_shipped_models_carry_their_profiles_settings_and_no_optimizer(profile):
                                              ("pixelcnn14", 1000, 0.97), ("pixelcnn_rotate", 100, 0.97),
                                              ("pixelcnn_elastic", 300, 0.97), ("shift_deskew", 300, 0.97),
                                              ("shift_long", 300, 0.97), ("shift_columns", 300, 0.97),
-                                             ("shift_long_columns", 300, 0.97)])
+                                             ("shift_long_columns", 300, 0.97), ("shift_long_orders", 100, 0.97)])
 def test_shipped_models_classify_real_test_images(profile, n, least):
     settings = util.settings_for(profile)
     data = util.load_mnist()
