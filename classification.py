@@ -50,8 +50,7 @@ def main(argv=None):
                             models_dir=util.models_dir_flag(s, args.models_dir),
                             cascade_margin=0.0 if args.exact else s.cascade_margin)
     util.print_settings(s, args, ["models_dir", "mix", "ensemble", *util.LATENT_FLAGS, "cascade_margin", "cascade_sets_margin",
-                                  "classify_engine",
-                                  "classify_chunk", "classify_workers"])
+                                  "classify_engine", "classify_chunk", "classify_workers"])
     start, data, res = time.time(), util.load_mnist(), {}
     if args.images:
         images, labels, names = (found := util.read_images(args.images)).x, found.y, found.names
