@@ -16,8 +16,9 @@ deskew = False                      # each 28x28 image first sheared upright (it
 scan = "rows"                       # the order in which a model reads the image's pixels: "rows"
                                     # (the tutorial's, row by row) or "columns" (column by column:
                                     # the image transposed in training, classification and
-                                    # sampling; a density of the same image, so sets of either
-                                    # order mix)
+                                    # sampling; a density of the same image, so sets of any
+                                    # order mix); "rows_reversed", "columns_reversed": the same
+                                    # backwards, from the bottom right pixel
 
 # --- model --------------------------------------------------------------------
 family = "gru"                      # model family (util.FAMILIES): "gru", one GRU layer, or

@@ -1,6 +1,6 @@
 """What a model reads: the 28x28 image (deskewed, for models trained so) shrunk to
-target_size x target_size and quantised to levels, read row by row or column by column
-(scan_order); and the latent transforms of the 28x28
+target_size x target_size and quantised to levels, read row by row or column by column,
+forwards or backwards (scan_order); and the latent transforms of the 28x28
 image (shifts, rotations, scales, elastic deformations, strokes), one list that training's
 augmentation and the classifier's mixture both take."""
 import dataclasses
@@ -30,16 +30,18 @@ def preprocess(images, target_size, max_intensity):
     return np.round(small / factor).astype(np.uint8)
 
 
-SCANS = ("rows", "columns")
+SCANS = ("rows", "columns", "rows_reversed", "columns_reversed")
 
 
 def scan_order(levels, scan):
     """Images (..., size, size) in the order a model of setting `scan` reads their pixels,
-    or back from it (its own inverse): "rows" as they are, "columns" transposed, so that
-    row-major flattening reads them column by column."""
+    or back from it (each is its own inverse): "rows" as they are, "columns" transposed, so
+    that row-major flattening reads them column by column; the "_reversed" orders the same
+    read backwards, from the last pixel (the image turned by 180 degrees)."""
     if scan not in SCANS:
         raise ValueError(f"unknown scan {scan!r}; one of {', '.join(SCANS)}")
-    return np.swapaxes(levels, -1, -2) if scan == "columns" else levels
+    out = np.swapaxes(levels, -1, -2) if scan.startswith("columns") else levels
+    return out[..., ::-1, ::-1] if scan.endswith("_reversed") else out
 
 
 def shift_grid(radius):

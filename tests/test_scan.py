@@ -10,6 +10,7 @@ import config
 import util
 from conftest import small, synthetic_digits, train_one
 from pixelbayes import engine
+from pixelbayes.preprocess import scan_order
 from pixelbayes.families import base
 from test_engine import RTOL, both
 from test_pixelcnn import random_net, tiny
@@ -88,6 +89,25 @@ def test_the_keras_engine_mixes_rows_and_columns_models_as_numpy_does():
     assert not np.allclose(numpy[:, 1], numpy[:, 2])       # the two orders of one net differ
     with pytest.raises(ValueError, match="different orders"):          # one graph, one order
         engine.log_likelihoods([rows, columns], np.zeros((2, 6, 6), np.int64))
+
+
+@pytest.mark.parametrize("scan", ["rows_reversed", "columns_reversed"])
+def test_a_reversed_model_reads_the_image_backwards(scan):
+    """The reversed orders read from the last pixel: a net of that order gives the image
+    what the rows net gives the image turned by 180 degrees (transposed first, for columns),
+    to float rounding, and draws that image's turned pixels; each order is its own inverse."""
+    rows, _ = gru_pair()
+    net = util.NumpyGRU(rows.weights, dataclasses.replace(rows.settings, scan=scan))
+    levels = asymmetric_levels(12, 6, seed=3)
+    turned = (levels.transpose(0, 2, 1) if scan.startswith("columns") else levels)[:, ::-1, ::-1]
+    assert np.array_equal(scan_order(turned, scan), levels)                       # its own inverse
+    np.testing.assert_allclose(net.log_likelihoods(levels), rows.log_likelihoods(turned), rtol=1e-6)
+    for other in ("rows", "columns"):
+        twin = util.NumpyGRU(rows.weights, dataclasses.replace(rows.settings, scan=other))
+        assert np.abs(net.log_likelihoods(levels) - twin.log_likelihoods(levels)).min() > 1e-3
+    a = util.sample([net], 16, np.random.default_rng(4))
+    b = util.sample([rows], 16, np.random.default_rng(4))
+    assert np.array_equal(a, scan_order(b, scan)) and a.flags.c_contiguous
 
 
 def test_a_profile_with_an_unknown_scan_is_refused(monkeypatch):
