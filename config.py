@@ -172,6 +172,13 @@ profiles = {
                                     # (a route: another order of the same likelihood)
     "shift_long_columns": {"scan": "columns", "train_shifts": 1, "test_shifts": 1, "epochs": 40},
                                     # shift_long reading each image column by column (a route)
+    "shift_long_rows_reversed": {"scan": "rows_reversed", "train_shifts": 1, "test_shifts": 1,
+                                 "epochs": 40},
+    "shift_long_columns_reversed": {"scan": "columns_reversed", "train_shifts": 1, "test_shifts": 1,
+                                    "epochs": 40},
+                                    # shift_long reading each image backwards, from the bottom
+                                    # right pixel, row by row or column by column (routes: the
+                                    # third and fourth orders of a mixture over orders; not shipped)
     "shift_long_orders": {"mix": ("shift_long", "shift_long_columns"), "test_shifts": 1,
                           "cascade_margin": 15.0, "cascade_sets_margin": 10.0},
                                     # shift_long and shift_long_columns, each over the 9 shifts: the
