@@ -37,6 +37,8 @@ def build_parser(s):
     util.add_bool_flag(p, "--resume", False, "continue a stopped run from its last finished epoch; keep models "
                                               "trained with these settings")
     p.add_argument("--models_dir", help=f"folder of the model files (default: the profile's, {s.models_dir})")
+    p.add_argument("--init_models", default=s.init_profile and util.settings_for(s.init_profile).models_dir,
+                   help="folder of trained models of the same network to start from (default: init_profile's, or none)")
     p.add_argument("--devices", type=util.devices_arg, default="1",
                    help="devices to train on, a number or 'all' (data parallel; KERAS_BACKEND=jax) (default 1)")
     util.add_bool_flag(p, "--quiet", False, "no progress bars")
@@ -44,8 +46,7 @@ def build_parser(s):
 
 
 def make_jobs(s, args, data):
-    """One job per model to train: its digit's preprocessed images (a copy per transform of
-    s.train_latents() when augmenting), file, seed and member number."""
+    """One job per model: its images (a copy per transform of s.train_latents()), file, seed, member, start."""
     jobs = []
     for digit, member in [(d, m) for d in (range(10) if args.all_digits else [args.digit]) for m in range(s.ensemble)]:
         path = util.model_path(s.models_dir, digit, member)
@@ -56,7 +57,8 @@ def make_jobs(s, args, data):
         if args.num_images is not None and args.num_images > len(images):
             print(f"digit {digit}: only {len(images)} training images, using them all")
         images = images[:args.num_images]
-        job = dict(path=path, digit=digit, member=member, seed=s.seed + member, train_images=len(images))
+        job = dict(path=path, digit=digit, member=member, seed=s.seed + member, train_images=len(images),
+                   **(util.starting_point(args.init_models, digit, member, s) if args.init_models else {}))
         if args.resume and util.finished_with(path, s, job):
             print(f"digit {digit}: {path} is already trained with these settings, kept")
             continue
@@ -76,13 +78,11 @@ def main(argv=None):
                             **{k: getattr(args, k) for k in TRAINING_FLAGS})
     util.print_settings(s, args, USED)
     util.make_folder(s.models_dir)
-    jobs = make_jobs(s, args, util.load_mnist())
-    if not jobs:
+    if not (jobs := make_jobs(s, args, util.load_mnist())):
         return
     devices = util.use_devices(args.devices, s.batch_size)
     print(f"training {len(jobs)} model(s) side by side on {devices} device(s): " + " ".join(os.path.basename(j["path"]) for j in jobs))
-    verbose = 0 if args.quiet else (1 if sys.stdout.isatty() else 2)   # 1: a progress bar, 2: a line per epoch
-    start = time.time()
+    start, verbose = time.time(), 0 if args.quiet else (1 if sys.stdout.isatty() else 2)   # 1: a bar, 2: a line per epoch
     try:
         metas = util.train_models(jobs, s, resume=args.resume, verbose=verbose)
     except KeyboardInterrupt:

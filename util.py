@@ -23,7 +23,7 @@ from pixelbayes.images import read_images  # noqa: F401
 from pixelbayes.inference import (classifier_inputs, classify, confusion_matrix,  # noqa: F401
                                   digit_log_likelihoods, in_contention, log_priors, mixture_log_likelihoods, posteriors,
                                   progress_iter, sample)
-from pixelbayes.modelfiles import load_models, load_net, model_path, read_meta, save_model  # noqa: F401
+from pixelbayes.modelfiles import load_models, load_net, model_path, read_meta, save_model, starting_point  # noqa: F401
 from pixelbayes.novelty import log_evidence, thresholds, verdicts  # noqa: F401
 from pixelbayes.novelty import reference as novelty_reference, scores as novelty_scores  # noqa: F401
 from pixelbayes.numerics import bits_per_pixel, log_mean_exp, log_softmax  # noqa: F401

@@ -8,7 +8,9 @@ that the files record (validation_fraction and seed), so any split works:
     python benchmarks/selection.py --profile=shift_long --models_dir=DIR --mix=pixelcnn_elastic=DIR2
 
 `--mix` adds sets trained on the same split and scores the equal mixture of all of them
-(18 terms per digit for two sets over the 9 shifts) beside each set alone.
+(18 terms per digit for two sets over the 9 shifts) beside each set alone. Each row also
+gives the NLL of the true digit's mixture and the median lead of its log-likelihood over
+the next digit's.
 `--cache=DIR` keeps each set's terms (a file per set of model files, split and shift), so
 a set is scored once however many mixtures it joins.
 With 1/6 held out (10,002 images) one image is 0.01%; the README's selection rule asked for
@@ -79,7 +81,8 @@ def main():
     if len({(n.target_size, n.levels, n.settings.deskew) for _, models, _, _ in sets for n in sum(models, [])}) > 1:
         raise util.UserError("the sets do not share one input shape (image size, levels, deskewing); "
                              "a mixture needs one")
-    data, (_, _, fraction, seed) = util.load_mnist(), sets[0]
+    data, (_, models, fraction, seed) = util.load_mnist(), sets[0]
+    pixels = models[0][0].target_size ** 2
     priors = util.log_priors(data["y_train"])
     for name, (images, labels) in (("held-out", routes.training_split(data, fraction, seed)[1]),
                                     ("test", (data["x_test"], data["y_test"]))):
@@ -96,7 +99,11 @@ def main():
                 wrong = util.classify(ll, priors) != labels
                 against = (f"; corrects {int(np.sum(first & ~wrong))}, makes {int(np.sum(wrong & ~first))} new"
                            if label == "the mixture" else "")
-                row.append(f"{shape}, {label}: {1 - wrong.mean():.4f} ({int(wrong.sum())} errors{against})")
+                true = ll[np.arange(len(labels)), labels]
+                other = np.where(np.arange(10) == labels[:, None], -np.inf, ll).max(1)
+                row.append(f"{shape}, {label}: {1 - wrong.mean():.4f} ({int(wrong.sum())} errors{against}), "
+                           f"NLL of the true digit {util.bits_per_pixel(-true.mean() / pixels):.4f} bits/pixel, "
+                           f"its lead over the next digit: median {np.median(true - other):.1f} nats")
         print(f"{name}, {len(labels)} images:\n  " + "\n  ".join(row), flush=True)
 
 

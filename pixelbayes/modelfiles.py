@@ -7,6 +7,8 @@ import os
 import shlex
 import zipfile
 
+import numpy as np
+
 from .backend import get_keras
 from .errors import UserError, one_line
 from .families import FAMILIES, GRUFamily
@@ -150,3 +152,21 @@ def load_models(settings, digits=range(10)):
             f"{size}x{size} with {levels} levels{', deskewed' if deskew else ''}" for size, levels, deskew in shapes)
             + "); retrain the odd ones")
     return models
+
+
+def starting_point(init_dir, digit, member, settings):
+    """What a job adds to start from a trained model in init_dir (of the same network)
+    instead of random weights: its weights ("init") and what the new file records of it
+    ("init_from": its settings, epochs and backend)."""
+    path = model_path(init_dir, digit, member)
+    net = load_net(path, digit)
+    mine, theirs = settings.model(), net.settings
+    fields = MODEL_FIELDS + FAMILIES[settings.family].fields
+    differ = [f"{k}={getattr(theirs, k)!r}" for k in fields if getattr(theirs, k) != getattr(mine, k)]
+    if differ:
+        raise UserError(f"{path} is another network ({', '.join(differ)}); --init_models needs this profile's")
+    meta = net.meta or {}
+    layout = FAMILIES[settings.family].weight_layout(settings)
+    return dict(init=[np.reshape(np.asarray(w, np.float32), shape) for w, (shape, _) in zip(net.weights, layout)],
+                init_from=dict(settings=theirs.record(), best_epoch=meta.get("best_epoch"),
+                               train_seconds=meta.get("train_seconds"), backend=meta.get("backend")))

@@ -60,6 +60,8 @@ class Settings(_Shape):
     train_shifts: int
     train_rotations: tuple
     train_elastic: int
+    train_objective: str
+    init_profile: str
     grid_size: int
     tile_size: int
     classify_num_images: int
@@ -111,6 +113,7 @@ class ModelSettings(_Shape):
     train_shifts: int = 0
     train_rotations: tuple = ()              # files made before the setting: no rotations
     train_elastic: int = 0                   # files made before the setting: no deformations
+    train_objective: str = "augment"         # files made before the setting: one copy drawn per image
 
     @classmethod
     def from_record(cls, record):
@@ -122,7 +125,8 @@ class ModelSettings(_Shape):
 
 MODEL_FIELDS = ("family", "target_size", "max_intensity", "deskew", "scan")
 TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction",
-                   "clipnorm", "train_shifts", "train_rotations", "train_elastic")
+                   "clipnorm", "train_shifts", "train_rotations", "train_elastic", "train_objective")
+OBJECTIVES = ("augment", "latent")
 _DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")
 
 
@@ -146,6 +150,9 @@ def settings_for(name=None):
         values[key] = value
     if values["scan"] not in SCANS:
         raise UserError(f"profile {name!r} sets scan={values['scan']!r}; choose one of {', '.join(SCANS)}")
+    if values["train_objective"] not in OBJECTIVES:
+        raise UserError(f"profile {name!r} sets train_objective={values['train_objective']!r}; "
+                        f"choose one of {', '.join(OBJECTIVES)}")
     default = name == config.profile
     models = "mnist_models" if default else f"mnist_models_{name}"
     generated = os.path.join(config.root, "generated", *([] if default else [name]))

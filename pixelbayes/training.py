@@ -14,7 +14,7 @@ from .errors import UserError
 from .families import FAMILIES
 from .files import atomic_write, remove_quietly, write_json
 from .modelfiles import read_meta, save_model
-from .numerics import bits_per_pixel
+from .numerics import bits_per_pixel, log_mean_exp
 from .preprocess import identity_index, scan_order
 from .settings import ModelSettings
 
@@ -63,6 +63,21 @@ def pixel_nats(logits, targets):
     """Each model's mean cross-entropy per pixel, in nats: (batch, models, steps) -> (batch, models)."""
     ops = get_keras().ops
     return ops.mean(ops.sparse_categorical_crossentropy(targets, logits, from_logits=True), axis=-1)
+
+
+def mixture_nats(nats, copies, steps):
+    """(images * copies, models) nats per pixel of each copy, an image's copies in
+    consecutive rows -> (images, models): -log of the mean of the copies' likelihoods, per
+    pixel (the classifier's equal mixture over the transforms; numerics.log_mean_exp's form)."""
+    ops = get_keras().ops
+    total = -steps * ops.reshape(nats, (-1, copies, ops.shape(nats)[-1]))
+    return -(ops.logsumexp(total, axis=1) - math.log(copies)) / steps
+
+
+def copies_per_image(settings):
+    """How many transformed copies of an image one training example holds: all of
+    settings.train_latents() with the latent objective, else one (drawn anew each epoch)."""
+    return len(settings.train_latents()) if settings.train_objective == "latent" else 1
 
 
 def build_group_model(settings, groups):
@@ -137,7 +152,8 @@ def setup_training(jobs, settings):
     split = [split_validation(q.shape[1], s.validation_fraction, j["seed"]) for q, j in zip(seqs, jobs)]
     description = dict(settings=s.record(), jobs=[
         dict(digit=j["digit"], member=j.get("member", 0), seed=j["seed"], train_images=int(q.shape[1]),
-             path=os.path.abspath(j["path"])) for j, q in zip(jobs, seqs)])
+             path=os.path.abspath(j["path"]), **({"init_from": j["init_from"]} if "init_from" in j else {}))
+        for j, q in zip(jobs, seqs)])
     run = Run(settings=s, jobs=jobs, seqs=seqs, train_idx=[t for t, _ in split], val_idx=[v for _, v in split],
               steps=math.ceil(np.mean([len(t) for t, _ in split]) / s.batch_size),
               checkpoint=checkpoint_path(os.path.dirname(os.path.abspath(jobs[0]["path"]))),
@@ -145,53 +161,72 @@ def setup_training(jobs, settings):
     model = run.model
     family = FAMILIES[s.family]
     for g, job in enumerate(jobs):          # each starts as its family's Keras form under its seed
-        keras.utils.set_random_seed(job["seed"])
-        for var, value in zip(model.get_layer("side_by_side").per_model[g],
-                              family.keras_model(s).get_weights()):
+        keras.utils.set_random_seed(job["seed"])   # (or as the trained model the job names)
+        start = job["init"] if "init" in job else family.keras_model(s).get_weights()
+        for var, value in zip(model.get_layer("side_by_side").per_model[g], start):
             var.assign(value)
     rate = (keras.optimizers.schedules.CosineDecay(s.learning_rate, s.epochs * run.steps)
             if s.lr_schedule == "cosine" else s.learning_rate)
     model.compile(keras.optimizers.Adam(rate, clipnorm=s.clipnorm or None),
-                  lambda y, logits: keras.ops.sum(pixel_nats(logits, y), axis=1),
-                  metrics=[_model_metric(g) for g in range(len(jobs))])
+                  lambda y, logits: keras.ops.sum(_example_nats(s, logits, y), axis=1),
+                  metrics=[_model_metric(s, g) for g in range(len(jobs))])
     return run
 
 
-def _model_metric(g):
+def _example_nats(settings, logits, y):
+    """Each training example's nats per pixel, per model: (examples, models)."""
+    copies = copies_per_image(settings)
+    nats = pixel_nats(logits, y)
+    return nats if copies == 1 else mixture_nats(nats, copies, settings.seq_len)
+
+
+def _model_metric(settings, g):
     def metric(y, logits):
-        return pixel_nats(logits, y)[:, g]
+        return _example_nats(settings, logits, y)[:, g]
     metric.__name__ = f"nats_{g}"
     return metric
 
 
 def _batch(run, rows, copies=None):
     """Inputs and targets (len, models, steps), both the pixels: rows[g] are model g's
-    images, copies[g] which transformed copy of each (default: the identity's)."""
+    images, copies[g] which transformed copy of each (default: the identity's; "all": each
+    image's copies one after the other, len times as many rows)."""
     plain = identity_index(run.settings.train_latents())
-    y = np.stack([q[plain if copies is None else copies[g], rows[g]] for g, q in enumerate(run.seqs)], axis=1)
+    if isinstance(copies, str):             # "all": every copy of each image, in consecutive rows
+        y = np.stack([q[:, rows[g]].transpose(1, 0, 2).reshape(-1, q.shape[-1]) for g, q in enumerate(run.seqs)],
+                     axis=1)
+    else:
+        y = np.stack([q[plain if copies is None else copies[g], rows[g]] for g, q in enumerate(run.seqs)], axis=1)
     return y, y
 
 
 def held_out_nats(run):
-    """Each model's mean nats per pixel on its held-out (unshifted) images; None without."""
+    """Each model's mean nats per pixel on its held-out images, the loss it trains: of the
+    image as it is, or with the latent objective of the mixture over its copies; None without."""
     n_val = max(len(v) for v in run.val_idx)
     if not n_val:
         return [None] * len(run.jobs)
     n_val = -(-n_val // 64) * 64                 # whole batches for up to 64 devices (cycled rows)
-    x, y = _batch(run, [v[np.arange(n_val) % len(v)] for v in run.val_idx])
-    nats = get_keras().ops.convert_to_numpy(pixel_nats(run.model.predict(x, batch_size=256, verbose=0), y))
+    rows = [v[np.arange(n_val) % len(v)] for v in run.val_idx]
+    keras, s = get_keras(), run.settings
+    per_copy = []                                # a copy at a time: (copies, images, models)
+    for c in ([None] if copies_per_image(s) == 1 else range(len(s.train_latents()))):
+        x, y = _batch(run, rows, None if c is None else [c] * len(run.jobs))
+        per_copy.append(keras.ops.convert_to_numpy(pixel_nats(run.model.predict(x, batch_size=256, verbose=0), y)))
+    nats = per_copy[0] if len(per_copy) == 1 else -log_mean_exp(-s.seq_len * np.stack(per_copy), 0) / s.seq_len
     return [float(nats[:len(v), g].mean()) if len(v) else None for g, v in enumerate(run.val_idx)]
 
 
 def train_epoch(run, epoch, verbose):
     """One epoch: each model takes steps batches from its own endless shuffled stream of
-    images, each image in a shifted copy drawn anew. Returns the models' training nats."""
+    images, each image in a transformed copy drawn anew (the latent objective: in all its
+    copies, a batch of batch_size images). Returns the models' training nats."""
     s, count = run.settings, run.steps * run.settings.batch_size
     rows = [t[_stream(len(t), j["seed"], epoch * count, count)] for t, j in zip(run.train_idx, run.jobs)]
     copies = [np.random.default_rng([j["seed"], epoch, 1]).integers(len(q), size=count)
               for j, q in zip(run.jobs, run.seqs)]
-    x, y = _batch(run, rows, copies)
-    logs = run.model.fit(x, y, batch_size=s.batch_size, epochs=1, shuffle=False, verbose=0,
+    x, y = _batch(run, rows, copies if copies_per_image(s) == 1 else "all")
+    logs = run.model.fit(x, y, batch_size=s.batch_size * copies_per_image(s), epochs=1, shuffle=False, verbose=0,
                             callbacks=[_progress(epoch, s.epochs, run.steps)] if verbose == 1 else []).history
     return [float(logs[f"nats_{g}"][-1]) for g in range(len(run.jobs))]
 

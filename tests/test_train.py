@@ -257,7 +257,8 @@ def test_a_deskewing_profile_trains_and_classifies_on_deskewed_images(tmp_path):
     setting, the images as they are."""
     import types
     data, s = synthetic_mnist(), util.settings_for("shift_deskew")
-    args = types.SimpleNamespace(all_digits=False, digit=3, num_images=None, skip_existing=False, resume=False)
+    args = types.SimpleNamespace(all_digits=False, digit=3, num_images=None, skip_existing=False, resume=False,
+                                 init_models=None)
     job, = train_mnist.make_jobs(dataclasses.replace(s, models_dir=str(tmp_path)), args, data)
     images, transforms = data["x_train"][data["y_train"] == 3], s.train_latents()
     deskewed = util.preprocess_transformed(util.deskew_images(images), transforms, 10, 6)
@@ -268,3 +269,64 @@ def test_a_deskewing_profile_trains_and_classifies_on_deskewed_images(tmp_path):
         expected = util.deskew_images(data["x_test"]) if setting else data["x_test"]
         assert np.array_equal(util.classifier_inputs(data["x_test"], [[net]], transforms),
                               util.preprocess_transformed(expected, transforms, 10, 6))
+
+
+def test_the_latent_objective_trains_the_classifiers_own_mixture(tmp_path, monkeypatch):
+    """train_objective="latent": each step takes batch_size images with all their 9 shifted
+    copies in consecutive rows, and the loss of an image (and the held-out loss that picks
+    the epoch) is -log of the mean of its copies' likelihoods: the numpy classifier's
+    9-shift mixture, to float32 accuracy. The file records the objective."""
+    from pixelbayes import training
+    images = np.clip(np.random.default_rng(2).integers(0, 255, (12, 28, 28)), 0, 255).astype(np.uint8)
+    s = small(train_shifts=1, train_objective="latent", epochs=1, gru_units=8, batch_size=4,
+              validation_fraction=0.25)
+    copies = util.preprocess_transformed(images, s.train_latents(), SIZE, 6)
+    run = training.setup_training([dict(levels=copies, path=str(tmp_path / "model_0.keras"), digit=0, seed=0)], s)
+    net = util.NumpyGRU(training.model_weights(run.model, 0), s.model())
+    mixture = -util.log_mean_exp(np.stack([net.log_likelihoods(c) for c in copies]), 0) / s.seq_len
+    train, held = run.train_idx[0], run.val_idx[0]
+    x, y = training._batch(run, [train], "all")
+    assert x.shape == (9 * len(train), 1, s.seq_len)
+    assert np.array_equal(x[9:18, 0], copies[:, train[1]].reshape(9, -1))    # image 1's copies, in order
+    got = np.asarray(training._example_nats(s, run.model(x), y))[:, 0]
+    np.testing.assert_allclose(got, mixture[train], rtol=1e-5)
+    np.testing.assert_allclose(training.held_out_nats(run)[0], mixture[held].mean(), rtol=1e-5)
+    seen = []
+    real_fit = util.get_keras().Model.fit
+
+    def spy(self, x, y, **kw):
+        seen.append(kw["batch_size"])
+        return real_fit(self, x, y, **kw)
+    monkeypatch.setattr(util.get_keras().Model, "fit", spy)
+    meta = train_one(copies, str(tmp_path / "model_0.keras"), 0, s, verbose=0)
+    assert seen == [9 * 4] and meta["settings"]["train_objective"] == "latent"
+    job = dict(seed=0, train_images=12)
+    assert not util.finished_with(str(tmp_path / "model_0.keras"), dataclasses.replace(s, train_objective="augment"), job)
+    with pytest.raises(util.UserError, match="train_objective"):
+        import config
+        monkeypatch.setitem(config.profiles, "odd", {"train_objective": "latnet"})
+        util.settings_for("odd")
+
+
+def test_training_can_start_from_trained_models_of_the_same_network(tmp_path):
+    """--init_models: each model starts from the trained file of its digit (its weights
+    exactly), and the new file records where it started; a file of another network, or
+    none, is refused in one line."""
+    levels = two_class_levels(10, 6)[0]
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    before = train_one(levels, util.model_path(str(first), 0), 0, small(epochs=2, gru_units=8), verbose=0)
+    s = small(epochs=1, gru_units=8, learning_rate=1e-3)
+    start = util.starting_point(str(first), 0, 0, s)
+    from pixelbayes import training
+    job = dict(start, levels=levels, path=util.model_path(str(second), 0), digit=0, seed=5)
+    run = training.setup_training([job], s)
+    saved = util.load_net(util.model_path(str(first), 0)).weights
+    assert all(np.array_equal(np.reshape(a, np.shape(b)), b) for a, b in zip(saved, training.model_weights(run.model, 0)))
+    meta = util.train_models([job], s, verbose=0)[0]
+    assert meta["init_from"]["best_epoch"] == before["best_epoch"] and meta["init_from"]["settings"]["epochs"] == 2
+    assert util.read_meta(job["path"])["init_from"] == meta["init_from"]
+    with pytest.raises(util.UserError, match=r"another network \(gru_units=8\)"):
+        util.starting_point(str(first), 0, 0, small(epochs=1, gru_units=16))
+    with pytest.raises(util.UserError, match="is missing"):
+        util.starting_point(str(first), 1, 0, s)
