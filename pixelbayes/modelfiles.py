@@ -52,7 +52,7 @@ def read_meta(path):
         names = MODEL_FIELDS + GRUFamily.fields + TRAINING_FIELDS
         meta = {k: v for k, v in meta.items() if _LEGACY_NAMES.get(k, k) not in names}
         first = {"family": "gru", "deskew": False, "scan": "rows", "train_shifts": 0, "train_rotations": [],
-                 "train_elastic": 0}
+                 "train_elastic": 0, "train_objective": "augment"}
         meta["settings"] = dict(first, **{k: flat[k] for k in names if k in flat})
     return meta
 
