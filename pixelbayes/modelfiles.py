@@ -159,6 +159,8 @@ def starting_point(init_dir, digit, member, settings):
     instead of random weights: its weights ("init") and what the new file records of it
     ("init_from": its settings, epochs and backend)."""
     path = model_path(init_dir, digit, member)
+    if not os.path.exists(path):
+        raise UserError(f"{path} is missing: --init_models names a folder of trained models to start from")
     net = load_net(path, digit)
     mine, theirs = settings.model(), net.settings
     fields = MODEL_FIELDS + FAMILIES[settings.family].fields

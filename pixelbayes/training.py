@@ -279,7 +279,10 @@ def load_checkpoint(run):
     except Exception as err:
         raise UserError(f"checkpoint {path} is not readable ({type(err).__name__}); "
                         f"rerun without --resume") from None
-    if saved.get("run") != run.description:
+    made = saved.get("run") or {}
+    if isinstance(made.get("settings"), dict):      # a checkpoint older than a setting: its default
+        made["settings"] = ModelSettings.from_record(made["settings"]).record()
+    if made != run.description:
         raise UserError(f"checkpoint {path}.json was made with other settings or models; "
                         f"rerun without --resume to start afresh")
     model.set_weights([arrays[f"weights.{i}"] for i in range(len(model.get_weights()))])

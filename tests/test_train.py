@@ -1,4 +1,5 @@
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -191,6 +192,13 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         train_one(levels, path, 0, small(epochs=3), verbose=0, after_epoch=stop_after(1, []))
     with pytest.raises(util.UserError, match="other settings"):
         train_one(levels, path, 0, small(epochs=5), verbose=0, resume=True)
+    ckpt = tmp_path / ".training.ckpt.json"                 # as written before train_objective existed
+    saved = json.loads(ckpt.read_text())
+    del saved["run"]["settings"]["train_objective"]
+    ckpt.write_text(json.dumps(saved))
+    seen = []
+    train_one(levels, path, 0, small(epochs=3), verbose=0, resume=True, after_epoch=stop_after(99, seen))
+    assert seen == [2, 3]                                   # resumed, the setting at its default
 
 
 def test_failed_save_leaves_previous_file_and_no_temporary(tmp_path, monkeypatch):
