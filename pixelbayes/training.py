@@ -14,7 +14,7 @@ from .errors import UserError
 from .families import FAMILIES
 from .files import atomic_write, remove_quietly, write_json
 from .modelfiles import read_meta, save_model
-from .numerics import bits_per_pixel, log_mean_exp
+from .numerics import bits_per_pixel
 from .preprocess import identity_index, scan_order
 from .settings import ModelSettings
 
@@ -213,7 +213,8 @@ def held_out_nats(run):
     for c in ([None] if copies_per_image(s) == 1 else range(len(s.train_latents()))):
         x, y = _batch(run, rows, None if c is None else [c] * len(run.jobs))
         per_copy.append(keras.ops.convert_to_numpy(pixel_nats(run.model.predict(x, batch_size=256, verbose=0), y)))
-    nats = per_copy[0] if len(per_copy) == 1 else -log_mean_exp(-s.seq_len * np.stack(per_copy), 0) / s.seq_len
+    nats = per_copy[0] if len(per_copy) == 1 else keras.ops.convert_to_numpy(     # copies in consecutive rows
+        mixture_nats(np.stack(per_copy, 1).reshape(-1, len(run.jobs)), len(per_copy), s.seq_len))
     return [float(nats[:len(v), g].mean()) if len(v) else None for g, v in enumerate(run.val_idx)]
 
 
