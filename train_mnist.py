@@ -77,9 +77,9 @@ def main(argv=None):
     s = dataclasses.replace(s, models_dir=util.models_dir_flag(s, args.models_dir),
                             **{k: getattr(args, k) for k in TRAINING_FLAGS})
     util.print_settings(s, args, USED)
-    util.make_folder(s.models_dir)
-    if not (jobs := make_jobs(s, args, util.load_mnist())):
+    if not (jobs := make_jobs(s, args, util.load_mnist())):     # refused starting points make no folder
         return
+    util.make_folder(s.models_dir)
     devices = util.use_devices(args.devices, s.batch_size)
     print(f"training {len(jobs)} model(s) side by side on {devices} device(s): " + " ".join(os.path.basename(j["path"]) for j in jobs))
     start, verbose = time.time(), 0 if args.quiet else (1 if sys.stdout.isatty() else 2)   # 1: a bar, 2: a line per epoch

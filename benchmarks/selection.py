@@ -8,7 +8,8 @@ that the files record (validation_fraction and seed), so any split works:
     python benchmarks/selection.py --profile=shift_long --models_dir=DIR --mix=pixelcnn_elastic=DIR2
 
 `--mix` adds sets trained on the same split and scores the equal mixture of all of them
-(18 terms per digit for two sets over the 9 shifts) beside each set alone. Each row also
+(18 terms per digit for two sets over the 9 shifts) beside each set alone. `--rotations=-10,10`
+adds the rotate profile's second latent: each shift also rotated by those angles (27 terms per set). Each row also
 gives the NLL of the true digit's mixture and the median lead of its log-likelihood over
 the next digit's.
 `--cache=DIR` keeps each set's terms (a file per set of model files, split and shift), so
@@ -30,6 +31,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import routes  # noqa: E402
 from routes import util  # noqa: E402
+from pixelbayes import cli  # noqa: E402
 
 
 def load_set(profile, models_dir):
@@ -55,7 +57,8 @@ def set_terms(s, models, split, images, shifts, cache=None):
                 digest.update(hashlib.sha256(f.read()).digest())
     out = []
     for t in shifts:
-        path = os.path.join(cache, f"{digest.hexdigest()[:16]}_{split}_{len(images)}_{t.dy}_{t.dx}.npy")
+        turn = f"_r{t.degrees:+g}" if t.degrees else ""            # unrotated terms keep their names
+        path = os.path.join(cache, f"{digest.hexdigest()[:16]}_{split}_{len(images)}_{t.dy}_{t.dx}{turn}.npy")
         if not os.path.exists(path):
             os.makedirs(cache, exist_ok=True)
             np.save(path, util.mixture_log_likelihoods(models, images, [t], s))
@@ -70,6 +73,9 @@ def main():
     p.add_argument("--mix", action="append", default=[], metavar="PROFILE=DIR",
                    help="another set trained on the same split, mixed with the first in equal shares (repeatable): "
                         "each set alone, then the mixture, and how many of the first set's errors it corrects")
+    p.add_argument("--rotations", type=cli.angles, default=(),
+                   help="rotations (degrees besides 0, e.g. -10,10) in each set's mixture, each with every shift "
+                        "(the rotate profile's second latent; default none: the 9 shifts)")
     p.add_argument("--cache", help="folder that keeps each set's log-likelihoods (default: none, all computed)")
     args = p.parse_args()
     if any("=" not in m for m in args.mix):
@@ -86,10 +92,10 @@ def main():
     priors = util.log_priors(data["y_train"])
     for name, (images, labels) in (("held-out", routes.training_split(data, fraction, seed)[1]),
                                     ("test", (data["x_test"], data["y_test"]))):
-        shifts = util.latents(1)                 # the image as it is is one of them
+        shifts = util.latents(1, args.rotations)        # the image as it is is one of them
         per_set = [(s.models_dir, set_terms(s, models, name, images, shifts, args.cache)) for s, models, _, _ in sets]
         row = []
-        for shape, pick in (("9 shifts", lambda t: util.log_mean_exp(t, axis=0)),
+        for shape, pick in ((f"{len(shifts)} terms", lambda t: util.log_mean_exp(t, axis=0)),
                             ("as is", lambda t: t[util.identity_index(shifts)])):
             scored = [(label, pick(t)) for label, t in per_set]
             if len(scored) > 1:

@@ -222,3 +222,24 @@ def test_a_folder_that_mixes_families_is_refused_in_one_line(script_env, tiny_mo
     assert without_settings(proc.stderr) == [
         f"error: {models / 'model_3.keras'} holds a pixelcnn model, but profile tutorial uses gru models; "
         "use --profile=pixelcnn for a folder of such models, or keep one family per folder"]
+
+
+def test_selection_keeps_each_transform_of_a_set_apart(tiny_models, tmp_path, capsys):
+    """benchmarks/selection.py's cache: a file per set, split and transform (a rotated shift is
+    not its unrotated twin), and what it reads back is what it computed."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import selection
+    import util
+    from conftest import synthetic_mnist
+    s, models, _, _ = selection.load_set("tutorial", tiny_models)
+    images = synthetic_mnist()["x_test"][:8]
+    transforms = util.latents(1, (-10, 10))
+    cache = str(tmp_path / "cache")
+    direct = selection.set_terms(s, models, "test", images, transforms)
+    first = selection.set_terms(s, models, "test", images, transforms, cache)
+    again = selection.set_terms(s, models, "test", images, transforms, cache)
+    assert len(os.listdir(cache)) == len(transforms) == 27
+    np.testing.assert_allclose(first, direct, rtol=1e-5)
+    np.testing.assert_array_equal(again, first)
+    assert not np.allclose(direct[0], direct[1])       # the 27 terms differ: a shared file would not
+    assert "held-out share" in capsys.readouterr().out

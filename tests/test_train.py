@@ -316,10 +316,10 @@ def test_the_latent_objective_trains_the_classifiers_own_mixture(tmp_path, monke
         util.settings_for("odd")
 
 
-def test_training_can_start_from_trained_models_of_the_same_network(tmp_path):
+def test_training_can_start_from_trained_models_of_the_same_network(tmp_path, monkeypatch, fake_mnist_npz):
     """--init_models: each model starts from the trained file of its digit (its weights
     exactly), and the new file records where it started; a file of another network, or
-    none, is refused in one line."""
+    none, is refused in one line, before the models folder is made."""
     levels = two_class_levels(10, 6)[0]
     first, second = tmp_path / "first", tmp_path / "second"
     first.mkdir(), second.mkdir()
@@ -338,3 +338,8 @@ def test_training_can_start_from_trained_models_of_the_same_network(tmp_path):
         util.starting_point(str(first), 0, 0, small(epochs=1, gru_units=16))
     with pytest.raises(util.UserError, match="is missing"):
         util.starting_point(str(first), 1, 0, s)
+    import train_mnist
+    monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
+    with pytest.raises(util.UserError, match="is missing"):
+        train_mnist.main(["--digit=1", "--epochs=1", f"--init_models={first}", f"--models_dir={tmp_path / 'third'}"])
+    assert not (tmp_path / "third").exists()
