@@ -8,11 +8,11 @@ that the files record (validation_fraction and seed), so any split works:
     python benchmarks/selection.py --profile=shift_long --models_dir=DIR --mix=pixelcnn_elastic=DIR2
 
 `--mix` adds sets trained on the same split and scores the equal mixture of all of them
-(18 terms per digit for two sets over the 9 shifts) beside each set alone. `--rotations=-10,10`
-adds the rotate profile's second latent: each shift also rotated by those angles (27 terms per set). Each row also
-gives the NLL of the true digit's mixture and the median lead of its log-likelihood over
-the next digit's.
-`--cache=DIR` keeps each set's terms (a file per set of model files, split and shift), so
+(18 terms per digit for two sets over the 9 shifts) beside each set alone.
+`--rotations=-10,10` adds the rotate profile's second latent: each shift also rotated by
+those angles (27 terms per set). Each row also gives the NLL of the true digit's mixture
+and the median lead of its log-likelihood over the next digit's.
+`--cache=DIR` keeps each set's terms (a file per set of model files, split and transform), so
 a set is scored once however many mixtures it joins.
 With 1/6 held out (10,002 images) one image is 0.01%; the README's selection rule asked for
 15 images (Training longer; a retrain with another seed moved the test figure by 6). The
@@ -47,7 +47,7 @@ def load_set(profile, models_dir):
 
 def set_terms(s, models, split, images, shifts, cache=None):
     """(shifts, n, 10) log p(shift(x) | k) under one set; with a cache folder, each shift's
-    array is kept there, named by the digest of the set's model files, the split and the shift."""
+    array is kept there, named by the digest of the set's model files, the split and the transform."""
     if not cache:
         return np.stack([util.mixture_log_likelihoods(models, images, [t], s) for t in shifts])
     digest = hashlib.sha256()
