@@ -18,7 +18,9 @@ scan = "rows"                       # the order in which a model reads the image
                                     # the image transposed in training, classification and
                                     # sampling; a density of the same image, so sets of any
                                     # order mix); "rows_reversed", "columns_reversed": the same
-                                    # backwards, from the bottom right pixel
+                                    # backwards, from the bottom right pixel; "subscale" (gru
+                                    # only): the four interleaved half-resolution slices one after
+                                    # the other, pixels (2i, 2j) first, each slice row by row
 
 # --- model --------------------------------------------------------------------
 family = "gru"                      # model family (util.FAMILIES): "gru", one GRU layer, or
@@ -188,6 +190,10 @@ profiles = {
                                     # third and fourth orders of a mixture over orders; not shipped:
                                     # with rows and columns, 12 and 9 of 10,002 held-out images
                                     # above shift_long, where the rule asked 15)
+    "shift_long_subscale": {"scan": "subscale", "train_shifts": 1, "test_shifts": 1, "epochs": 40},
+                                    # shift_long reading the image slice by slice, a coarse copy of
+                                    # the whole digit first (a route: a fifth order, not a raster;
+                                    # with rows, 2 of 10,002 held-out images above rows alone)
     "shift_latent": {"train_shifts": 1, "test_shifts": 1, "epochs": 3, "learning_rate": 1e-3,
                      "train_objective": "latent", "init_profile": "shift_long"},
                                     # shift_long's models trained 3 epochs more on the classifier's

@@ -33,7 +33,7 @@ def sample(members, n, rng, temperature=1.0):
         u = rng.random(n) * cdf[:, -1]
         pixels = np.minimum((cdf < u[:, None]).sum(1), net.levels - 1)
         out[:, t] = pixels
-    return np.ascontiguousarray(net.reading(out.reshape(n, net.target_size, net.target_size)))   # back to rows
+    return np.ascontiguousarray(net.reading(out.reshape(n, net.target_size, net.target_size), back=True))
 
 
 # =============================================================================

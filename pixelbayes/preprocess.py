@@ -1,6 +1,6 @@
 """What a model reads: the 28x28 image (deskewed, for models trained so) shrunk to
 target_size x target_size and quantised to levels, read row by row or column by column,
-forwards or backwards (scan_order); and the latent transforms of the 28x28
+forwards or backwards, or slice by slice (scan_order); and the latent transforms of the 28x28
 image (shifts, rotations, scales, elastic deformations, strokes), one list that training's
 augmentation and the classifier's mixture both take."""
 import dataclasses
@@ -30,16 +30,33 @@ def preprocess(images, target_size, max_intensity):
     return np.round(small / factor).astype(np.uint8)
 
 
-SCANS = ("rows", "columns", "rows_reversed", "columns_reversed")
+SCANS = ("rows", "columns", "rows_reversed", "columns_reversed", "subscale")
 
 
-def scan_order(levels, scan):
-    """Images (..., size, size) in the order a model of setting `scan` reads their pixels,
-    or back from it (each is its own inverse): "rows" as they are, "columns" transposed, so
-    that row-major flattening reads them column by column; the "_reversed" orders the same
-    read backwards, from the last pixel (the image turned by 180 degrees)."""
+def subscale_permutation(size):
+    """The subscale order of a size x size image (Menick and Kalchbrenner, 2019): the
+    flat (row-major) index of each pixel read, in reading order; first the pixels (2i, 2j),
+    a coarse copy of the whole image, then (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1), each
+    slice row by row."""
+    r, c = np.divmod(np.arange(size * size), size)
+    return np.lexsort((c // 2, r // 2, c % 2, r % 2))
+
+
+def scan_order(levels, scan, back=False):
+    """Images (..., size, size) in the order a model of setting `scan` reads their pixels
+    (row-major flattening reads them so), or with back=True from that order to the image:
+    "rows" as they are, "columns" transposed, the "_reversed" orders the same read
+    backwards, from the last pixel (the image turned by 180 degrees); these are their own
+    inverse. "subscale" reads the image's four interleaved slices one after the other
+    (subscale_permutation)."""
     if scan not in SCANS:
         raise ValueError(f"unknown scan {scan!r}; one of {', '.join(SCANS)}")
+    if scan == "subscale":
+        levels = np.asarray(levels)
+        size = levels.shape[-1]
+        perm = subscale_permutation(size)
+        flat = levels.reshape(*levels.shape[:-2], size * size)
+        return flat[..., np.argsort(perm) if back else perm].reshape(levels.shape)
     out = np.swapaxes(levels, -1, -2) if scan.startswith("columns") else levels
     return out[..., ::-1, ::-1] if scan.endswith("_reversed") else out
 

@@ -150,6 +150,9 @@ def settings_for(name=None):
         values[key] = value
     if values["scan"] not in SCANS:
         raise UserError(f"profile {name!r} sets scan={values['scan']!r}; choose one of {', '.join(SCANS)}")
+    if values["scan"] == "subscale" and values["family"] != "gru":
+        raise UserError(f"profile {name!r} sets scan='subscale' for the {values['family']} family; "
+                        "its convolutions need neighbouring pixels side by side, so only the gru family reads so")
     if values["train_objective"] not in OBJECTIVES:
         raise UserError(f"profile {name!r} sets train_objective={values['train_objective']!r}; "
                         f"choose one of {', '.join(OBJECTIVES)}")

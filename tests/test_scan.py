@@ -10,7 +10,7 @@ import config
 import util
 from conftest import small, synthetic_digits, train_one
 from pixelbayes import engine
-from pixelbayes.preprocess import scan_order
+from pixelbayes.preprocess import scan_order, subscale_permutation
 from pixelbayes.families import base
 from test_engine import RTOL, both
 from test_pixelcnn import random_net, tiny
@@ -110,7 +110,49 @@ def test_a_reversed_model_reads_the_image_backwards(scan):
     assert np.array_equal(a, scan_order(b, scan)) and a.flags.c_contiguous
 
 
+def test_a_subscale_model_reads_the_slices_in_turn():
+    """The subscale order reads the pixels (2i, 2j) first, then the three other slices,
+    each row by row; back from it is its inverse. A subscale net gives an image what the
+    rows net gives the image laid out in that order (the same arithmetic on the same
+    sequences, to float rounding), draws in that order and returns the image as it is;
+    the keras engine reads it as the numpy net does."""
+    assert subscale_permutation(4).tolist() == [0, 2, 8, 10, 1, 3, 9, 11, 4, 6, 12, 14, 5, 7, 13, 15]
+    assert sorted(subscale_permutation(5).tolist()) == list(range(25))      # odd sides too
+    assert subscale_permutation(5)[:9].tolist() == [0, 2, 4, 10, 12, 14, 20, 22, 24]
+    rows, _ = gru_pair()
+    net = util.NumpyGRU(rows.weights, dataclasses.replace(rows.settings, scan="subscale"))
+    levels = asymmetric_levels(12, 6, seed=3)
+    read = scan_order(levels, "subscale")
+    assert np.array_equal(read.reshape(12, -1), levels.reshape(12, -1)[:, subscale_permutation(6)])
+    assert np.array_equal(scan_order(read, "subscale", back=True), levels)
+    np.testing.assert_allclose(net.log_likelihoods(levels), rows.log_likelihoods(read), rtol=1e-6)
+    assert np.abs(net.log_likelihoods(levels) - rows.log_likelihoods(levels)).min() > 1e-3
+    a = util.sample([net], 16, np.random.default_rng(4))
+    b = util.sample([rows], 16, np.random.default_rng(4))
+    assert np.array_equal(a, scan_order(b, "subscale", back=True)) and a.flags.c_contiguous
+    numpy, keras = both([[net], [rows]], synthetic_digits(2, seed=7)[0], util.latents(0),
+                        dataclasses.replace(util.settings_for(), cascade_margin=0.0))
+    np.testing.assert_allclose(keras, numpy, rtol=RTOL)
+
+
+def test_training_a_subscale_model_trains_on_the_images_in_that_order(tmp_path):
+    """Training with scan subscale is training with scan rows on the images laid out in
+    the subscale order (the same sequences, seed and graph): the same weights to float
+    rounding."""
+    s = small(target_size=6, gru_units=8, epochs=1)
+    levels = asymmetric_levels(24, 6, seed=5)
+    meta = train_one(levels, str(tmp_path / "subscale.keras"), 0, dataclasses.replace(s, scan="subscale"), verbose=0)
+    train_one(scan_order(levels, "subscale"), str(tmp_path / "rows.keras"), 0, s, verbose=0)
+    nets = {name: util.load_net(str(tmp_path / f"{name}.keras"), 0) for name in ("subscale", "rows")}
+    assert meta["settings"]["scan"] == "subscale" and nets["subscale"].settings.scan == "subscale"
+    for a, b in zip(nets["subscale"].weights, nets["rows"].weights):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
 def test_a_profile_with_an_unknown_scan_is_refused(monkeypatch):
     monkeypatch.setitem(config.profiles, "diagonal", {"scan": "diagonal"})
     with pytest.raises(util.UserError, match="scan='diagonal'; choose one of rows, columns"):
         util.settings_for("diagonal")
+    monkeypatch.setitem(config.profiles, "slices", {"scan": "subscale", "family": "pixelcnn"})
+    with pytest.raises(util.UserError, match="scan='subscale' for the pixelcnn family"):
+        util.settings_for("slices")

@@ -21,9 +21,10 @@ class PixelNet:
         self.seq_len = settings.seq_len
         self.meta = meta or {}
 
-    def reading(self, levels):
-        """Images (n, size, size) in the order this model reads their pixels (its scan)."""
-        return scan_order(np.asarray(levels), self.settings.scan)
+    def reading(self, levels, back=False):
+        """Images (n, size, size) in the order this model reads their pixels (its scan), or
+        with back=True from that order to the image."""
+        return scan_order(np.asarray(levels), self.settings.scan, back)
 
     def log_likelihoods(self, levels, chunk=512, workers=1):
         """log p(image) in nats for each image (n, target_size, target_size)."""
