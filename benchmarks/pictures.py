@@ -18,7 +18,8 @@ import util  # noqa: E402
 
 DOCS = os.path.join(ROOT, "docs")
 # besides the default, the profiles with pictures in the README
-PROFILES = ("shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "shift_deskew", "shift_long", "shift_columns")
+PROFILES = ("shift", "pixelcnn", "pixelcnn28", "pixelcnn_wide", "shift_deskew", "shift_long", "shift_columns",
+            "shift_xlong_orders")
 
 
 def main(argv=None):

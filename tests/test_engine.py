@@ -4,11 +4,13 @@ accuracy: for the GRU, the PixelCNN, an ensemble, and a digit mixing the two fam
 and the cascade (the whole mixture only for the digits in contention) is the exact
 mixture for those digits and a lower bound for the others, on either engine."""
 import dataclasses
+import os
+import sys
 
 import numpy as np
 
 import util
-from conftest import synthetic_digits
+from conftest import ROOT, synthetic_digits
 from pixelbayes import engine
 from test_pixelcnn import random_net, tiny
 
@@ -114,3 +116,48 @@ def test_the_cascade_over_two_profiles_runs_the_first_alone_then_the_second_for_
     np.testing.assert_allclose(cascade[~contend], first[~contend] - np.log(18), rtol=1e-6)   # 1 term of 18
     assert np.all(cascade[~both_sets] <= exact[~both_sets] + 1e-6 * np.abs(exact[~both_sets]))
     np.testing.assert_allclose(mixture(models, margin, sets_margin, "keras"), cascade, rtol=RTOL)
+
+
+def a_small_margin(scores):
+    """A margin (nats) in the widest gap among the nearest tenth of the runners-up's distances
+    from each image's best: tight enough that the cascade changes some answers, and far from
+    either computation's rounding."""
+    gaps = scores.max(1, keepdims=True) - scores
+    g = np.unique(gaps[(gaps > 0) & np.isfinite(gaps)])
+    g = g[:max(len(g) // 10, 3)]
+    k = np.argmax(np.diff(g))
+    return float(g[k] + g[k + 1]) / 2
+
+
+def test_the_cascade_over_three_profiles_answers_as_benchmarks_cascade_predicts(tiny_models):
+    """benchmarks/cascade.py picks a mixture's margins (and the order of its sets) from each
+    set's exact terms by simulating the cascade; with three sets (the first alone, then the
+    other two for the digits still in contention) and margins tight enough to change some
+    answers of the exact mixture, classification's cascade gives the scores (exact or lower
+    bound, digit by digit) and so the answers that the simulation predicts."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import cascade
+    rows = [util.load_net(util.model_path(tiny_models, d), d) for d in range(10)]
+    models = [[net] + [util.NumpyGRU(net.weights, dataclasses.replace(net.settings, scan=scan))
+                       for scan in ("columns", "rows_reversed")] for net in rows]
+    images, _ = synthetic_digits(4, seed=11)
+    transforms, priors = util.latents(1), util.log_priors([0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9])
+    exact_settings = dataclasses.replace(util.settings_for(), cascade_margin=0.0)
+    terms = np.concatenate([[util.mixture_log_likelihoods([[nets[m]] for nets in models], images, [t], exact_settings)
+                             for t in transforms] for m in range(3)])        # cascade.py's layout: set by set
+    i = util.identity_index(transforms)
+    first = terms[i] + priors
+    margin = a_small_margin(first)
+    head = np.where(util.in_contention(first, margin), util.log_mean_exp(terms[:9], axis=0) + priors, -np.inf)
+    sets_margin = a_small_margin(head)
+    predicted, c1, c2, _ = cascade.sets_cascade(terms, priors, 9, i, margin, sets_margin)     # plus log p(k)
+    assert 1 < c2 < c1 < 10                              # each step leaves digits out
+    exact = util.classify(util.log_mean_exp(terms, axis=0), priors)
+    assert (predicted.argmax(1) != exact).any()          # the margins matter
+    np.testing.assert_array_equal(cascade.sets_cascade(terms, priors, 9, i, 1e9, 1e9)[0].argmax(1), exact)
+    s = dataclasses.replace(util.settings_for(), mix=("tutorial", "shift", "fast"), cascade_margin=margin,
+                            cascade_sets_margin=sets_margin)
+    assert s.cascade_lead() == 1
+    scores = util.mixture_log_likelihoods(models, images, transforms, s, priors=priors) + priors
+    np.testing.assert_allclose(scores, predicted, rtol=1e-6)   # the same nets; only the order of sums differs
+    np.testing.assert_array_equal(scores.argmax(1), predicted.argmax(1))
