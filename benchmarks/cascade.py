@@ -68,7 +68,8 @@ def sets_cascade(terms, priors, count, i, m1, m2):
     c1 = util.in_contention(first, m1)
     c2 = c1 & util.in_contention(np.where(c1, head, -np.inf), m2)
     scores = np.where(c2, full, np.where(c1, head - np.log(sets), first - np.log(count * sets)))
-    return scores, c1.sum(1).mean(), c2.sum(1).mean(), 10 + (count - 1) * c1.sum(1).mean() + (sets - 1) * count * c2.sum(1).mean()
+    n1, n2 = c1.sum(1).mean(), c2.sum(1).mean()
+    return scores, n1, n2, 10 + (count - 1) * n1 + (sets - 1) * count * n2
 
 
 def sets_pairs(terms, priors, count, i, exact, labels):
