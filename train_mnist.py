@@ -24,12 +24,12 @@ def build_parser(s):
                    help=f"passes over a digit's images (the mean count when several train together; default {s.epochs})")
     util.add_bool_flag(p, "--all_digits", False, "train all ten digits, side by side")
     p.add_argument("--batch_size", type=util.positive_int, default=s.batch_size, help=f"sequences per gradient step (default {s.batch_size})")
-    p.add_argument("--learning_rate", type=util.positive_float, default=s.learning_rate,
-                   help=f"Adam's peak learning rate (default {s.learning_rate})")
-    p.add_argument("--lr_schedule", choices=["cosine", "constant"], default=s.lr_schedule,
-                   help=f"learning-rate schedule (default {s.lr_schedule})")
+    p.add_argument("--learning_rate", type=util.positive_float, default=s.learning_rate, help=f"Adam's peak learning rate (default {s.learning_rate})")
+    p.add_argument("--lr_schedule", choices=["cosine", "constant"], default=s.lr_schedule, help=f"learning-rate schedule (default {s.lr_schedule})")
     p.add_argument("--validation_fraction", type=util.fraction, default=s.validation_fraction,
                    help=f"share of the images held out to pick the best epoch; 0 keeps the last (default {s.validation_fraction})")
+    p.add_argument("--validation_block", type=util.positive_int, default=s.validation_block, help="hold that share out in runs of "
+                   f"this many consecutive images of the digit (fewer writers shared with training); 1: one by one (default {s.validation_block})")
     p.add_argument("--clipnorm", type=util.non_negative_float, default=s.clipnorm,
                    help=f"largest gradient norm per step, 0 for no clipping (default {s.clipnorm})")
     p.add_argument("--seed", type=int, default=s.seed, help=f"random seed (default {s.seed})")

@@ -6,6 +6,7 @@ The pipeline, module by module (each is documented in pixelbayes/__init__.py):
     data        -> preprocess   MNIST; 28x28 -> levels; the latent transforms
     families    (gru, pixelcnn) the model families behind one interface
     modelfiles  -> training     files that carry their settings; side-by-side training
+    splits                  the held-out share of each digit
     inference   -> report       sampling, Bayes' rule; grids, pictures, the report
 
 Importing it does no work: keras and scikit-image load inside the functions that need them.
@@ -32,7 +33,8 @@ from pixelbayes.preprocess import (Transform, deskew_images, identity_index, lat
 from pixelbayes.report import (classification_report, format_report, nll_table,  # noqa: F401
                                preprocessed_grid, save_confusion_png, save_learning_curve, save_png, tile_grid)
 from pixelbayes.settings import MODEL_FIELDS, TRAINING_FIELDS, ModelSettings, Settings, settings_for  # noqa: F401
-from pixelbayes.training import finished_with, split_validation, train_models, use_devices  # noqa: F401
+from pixelbayes.splits import digit_split, recorded_split, split_validation  # noqa: F401
+from pixelbayes.training import finished_with, train_models, use_devices  # noqa: F401
 
 
 def get_keras():

@@ -39,7 +39,10 @@ def main():
     data, transforms = util.load_mnist(), s.test_latents()
     priors, i = util.log_priors(data["y_train"]), util.identity_index(transforms)
     meta = util.read_meta(util.model_path(util.settings_for((s.mix or (s.profile,))[0]).models_dir, 0))
-    held = (meta["settings"]["validation_fraction"], meta["seed"])     # the split the models' files record
+    held = util.recorded_split(meta)                                   # the split the models' files record
+    if not held[0]:
+        raise util.UserError(f"{args.profile}'s models held out no training images (validation_fraction 0); "
+                             "the cascade's margins are chosen on held-out images")
     for name, (images, labels) in routes.splits(data, *held).items():
         terms = np.concatenate([routes.log_likelihoods(m, name, images, transforms, cache) for m in s.mix or (s.profile,)])
         full = util.log_mean_exp(terms, axis=0) + priors
@@ -97,4 +100,4 @@ def sets_orders(mix, terms, priors, count, i, exact):
 
 
 if __name__ == "__main__":
-    main()
+    util.run_main(main)

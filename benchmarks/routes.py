@@ -38,20 +38,20 @@ ROTATED = {"square9 x rotations -5,0,5": util.latents(1, (-5, 5)),
            "square9 x strokes -1,0,1": util.latents(1, (), (-1, 1))}     # declared later, with the strokes profile
 
 
-def training_split(data, fraction=0.05, seed=0):
+def training_split(data, fraction=0.05, seed=0, block=1):
     """[(images, labels) that training used, (images, labels) it held out]: each digit's
-    split of the share `fraction` with `seed`, as train_mnist.py makes it (default: its own)."""
-    split = [util.split_validation(int(np.sum(data["y_train"] == d)), fraction, seed) for d in range(10)]
-    return [(np.concatenate([data["x_train"][data["y_train"] == d][s[k]] for d, s in enumerate(split)]),
-             np.concatenate([np.full(len(s[k]), d) for d, s in enumerate(split)])) for k in (0, 1)]
+    split of the share `fraction` with `seed`, in runs of `block` images, as train_mnist.py
+    makes it (default: its own)."""
+    return [(data["x_train"][i], np.asarray(data["y_train"][i], np.int64))
+            for i in util.digit_split(data["y_train"], fraction, seed, block)]
 
 
-def splits(data, fraction=0.05, seed=0):
+def splits(data, fraction=0.05, seed=0, block=1):
     """{name: (images, labels)}: the test set, and the held-out share of each digit (named
-    "val" for train_mnist.py's default split, else by its share and seed, so cached terms
-    of different splits never meet)."""
-    name = "val" if (fraction, seed) == (0.05, 0) else f"val{fraction:g}_{seed}"
-    return {"test": (data["x_test"], data["y_test"]), name: training_split(data, fraction, seed)[1]}
+    "val" for train_mnist.py's default split, else by its share, seed and runs, so cached
+    terms of different splits never meet)."""
+    name = "val" if (fraction, seed, block) == (0.05, 0, 1) else f"val{fraction:g}_{seed}" + f"_b{block}" * (block != 1)
+    return {"test": (data["x_test"], data["y_test"]), name: training_split(data, fraction, seed, block)[1]}
 
 
 def log_likelihoods(profile, split, images, transforms, cache):
@@ -250,4 +250,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    util.run_main(main)

@@ -1,7 +1,7 @@
 """A selection run's figures: a set of models trained with a larger held-out share, scored
 on the images its training held out and on the 10,000 test images, as the exact mixture
 over the 9 shifts and as the image as it is. The held-out images are each digit's share
-that the files record (validation_fraction and seed), so any split works:
+that the files record (validation_fraction, seed and validation_block), so any split works:
 
     python train_mnist.py --all_digits=True --profile=shift_long --validation_fraction=0.1667 --models_dir=DIR
     python benchmarks/selection.py --profile=shift_long --models_dir=DIR
@@ -35,14 +35,15 @@ from pixelbayes import cli  # noqa: E402
 
 
 def load_set(profile, models_dir):
-    """(settings, models, held-out share, seed) of one set of models, its split read from its files."""
+    """(settings, models, held-out split: (share, seed, runs)) of one set of models, its split read from its files."""
     s = util.settings_for(profile)
     s = dataclasses.replace(s, models_dir=models_dir or s.models_dir, cascade_margin=0.0)
     models = util.load_models(s)                                 # a missing file: one line, exit 1
     meta = util.read_meta(util.model_path(s.models_dir, 0))
     print(f"{s.models_dir}: {meta['settings']['family']} models, {meta['settings']['epochs']} epochs, "
-          f"held-out share {meta['settings']['validation_fraction']} (seed {meta['seed']})")
-    return s, models, meta["settings"]["validation_fraction"], meta["seed"]
+          f"held-out share {meta['settings']['validation_fraction']} (seed {meta['seed']}, "
+          f"runs of {util.recorded_split(meta)[2]})")
+    return s, models, util.recorded_split(meta)
 
 
 def set_terms(s, models, split, images, shifts, cache=None):
@@ -81,19 +82,22 @@ def main():
     if any("=" not in m for m in args.mix):
         raise util.UserError("--mix takes PROFILE=DIR, for example --mix=pixelcnn_elastic=runs/elastic")
     sets = [load_set(args.profile, args.models_dir)] + [load_set(*m.split("=", 1)) for m in args.mix]
-    if len({(fraction, seed) for _, _, fraction, seed in sets}) > 1:
+    if len({split for _, _, split in sets}) > 1:
         raise util.UserError("the sets were trained on different held-out splits; train them with the same "
-                             "--validation_fraction and --seed")
-    if len({(n.target_size, n.levels, n.settings.deskew) for _, models, _, _ in sets for n in sum(models, [])}) > 1:
+                             "--validation_fraction, --validation_block and --seed")
+    if len({(n.target_size, n.levels, n.settings.deskew) for _, models, _ in sets for n in sum(models, [])}) > 1:
         raise util.UserError("the sets do not share one input shape (image size, levels, deskewing); "
                              "a mixture needs one")
-    data, (_, models, fraction, seed) = util.load_mnist(), sets[0]
+    if not sets[0][2][0]:
+        raise util.UserError(f"{sets[0][0].models_dir}: these models held out no training images (validation_fraction 0), "
+                             "so a selection run has nothing to score them on")
+    data, (_, models, split) = util.load_mnist(), sets[0]
     pixels = models[0][0].target_size ** 2
     priors = util.log_priors(data["y_train"])
-    for name, (images, labels) in (("held-out", routes.training_split(data, fraction, seed)[1]),
+    for name, (images, labels) in (("held-out", routes.training_split(data, *split)[1]),
                                     ("test", (data["x_test"], data["y_test"]))):
         shifts = util.latents(1, args.rotations)        # the image as it is is one of them
-        per_set = [(s.models_dir, set_terms(s, models, name, images, shifts, args.cache)) for s, models, _, _ in sets]
+        per_set = [(s.models_dir, set_terms(s, models, name, images, shifts, args.cache)) for s, models, _ in sets]
         row = []
         for shape, pick in ((f"{len(shifts)} terms", lambda t: util.log_mean_exp(t, axis=0)),
                             ("as is", lambda t: t[util.identity_index(shifts)])):

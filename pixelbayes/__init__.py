@@ -13,6 +13,7 @@ classifier with Bayes' rule. The modules, in the order the data flows:
     backend      Keras, imported once and quietly
     families     the model families behind one interface (gru, pixelcnn)
     modelfiles   saving and loading the .keras files that carry their settings
+    splits       the held-out share of each digit's training images, drawn once
     training     the side-by-side training graph, epochs, checkpoints, export
     inference    sampling and Bayes' rule
     report       grids, pictures and the printed report

@@ -13,6 +13,7 @@ from .backend import get_keras
 from .errors import UserError, one_line
 from .families import FAMILIES, GRUFamily
 from .files import atomic_write
+from .preprocess import SCANS
 from .settings import MODEL_FIELDS, TRAINING_FIELDS, ModelSettings, profiles_of_family, settings_for
 
 FORMAT = "gru-mnist/2"
@@ -51,8 +52,8 @@ def read_meta(path):
         flat = {_LEGACY_NAMES.get(k, k): v for k, v in meta.items()}
         names = MODEL_FIELDS + GRUFamily.fields + TRAINING_FIELDS
         meta = {k: v for k, v in meta.items() if _LEGACY_NAMES.get(k, k) not in names}
-        first = {"family": "gru", "deskew": False, "scan": "rows", "train_shifts": 0, "train_rotations": [],
-                 "train_elastic": 0, "train_objective": "augment"}
+        first = {"family": "gru", "deskew": False, "scan": "rows", "validation_block": 1, "train_shifts": 0,
+                 "train_rotations": [], "train_elastic": 0, "train_objective": "augment"}
         meta["settings"] = dict(first, **{k: flat[k] for k in names if k in flat})
     return meta
 
@@ -111,7 +112,13 @@ def load_net(path, digit=None, settings=None):
                         f"version does not know (known: {', '.join(FAMILIES)})")
     if digit is not None and meta.get("digit", digit) != digit:
         raise UserError(f"{path} holds the model of digit {meta.get('digit')}, not {digit}")
-    return family.Net(weights, ModelSettings.from_record(meta["settings"]), meta)
+    recorded = ModelSettings.from_record(meta["settings"])
+    if recorded.scan not in SCANS or (recorded.scan == "subscale" and recorded.family != "gru"):
+        raise UserError(f"{path} records scan={recorded.scan!r} for the {recorded.family} family, which this version "
+                        f"cannot read (scans: {', '.join(SCANS)}; subscale for the gru family only)")
+    if not isinstance(recorded.validation_block, int) or recorded.validation_block < 1:
+        raise UserError(f"{path} records validation_block={recorded.validation_block!r}; a held-out run is 1 image or more")
+    return family.Net(weights, recorded, meta)
 
 
 def _keras_load(path, family):

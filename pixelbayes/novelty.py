@@ -21,7 +21,7 @@ from .data import mnist_cache_path
 from .errors import UserError
 from .files import atomic_write, make_folder
 from .modelfiles import model_path, model_sets
-from .training import split_validation
+from .splits import digit_split
 
 SCORES = ("log_px", "log_ratio")
 VERSION = "scores-2"                 # part of the cache key: a change of the scores is a new entry
@@ -49,18 +49,14 @@ def scores(loglik, priors, levels):
 
 def held_out(data, models):
     """The training images no model of the set trained on: each digit's share that its
-    first model's training held out (its validation_fraction and seed). (x, y)."""
+    first model's training held out (its validation_fraction, seed and validation_block). (x, y)."""
     net = models[0][0]
-    fraction, seed = net.settings.validation_fraction, net.meta.get("seed", 0)
+    fraction, seed, block = net.settings.validation_fraction, net.meta.get("seed", 0), net.settings.validation_block
     if not fraction:
         raise UserError("these models held out no training images (validation_fraction 0), so there is no "
                         "held-out threshold for `no digit`; use --reject=0")
-    x, y = [], []
-    for d in range(10):
-        own = data["x_train"][data["y_train"] == d]
-        x.append(own[split_validation(len(own), fraction, seed)[1]])
-        y.append(np.full(len(x[-1]), d))
-    return np.concatenate(x), np.concatenate(y)
+    held = digit_split(data["y_train"], fraction, seed, block)[1]
+    return data["x_train"][held], np.asarray(data["y_train"][held], np.int64)
 
 
 def _cache_key(settings, transforms, digits=range(10)):

@@ -55,6 +55,7 @@ class Settings(_Shape):
     learning_rate: float
     lr_schedule: str
     validation_fraction: float
+    validation_block: int
     seed: int
     clipnorm: float
     train_shifts: int
@@ -109,6 +110,7 @@ class ModelSettings(_Shape):
     learning_rate: float = None
     lr_schedule: str = None
     validation_fraction: float = None
+    validation_block: int = 1                # files made before the setting: image by image
     clipnorm: float = None
     train_shifts: int = 0
     train_rotations: tuple = ()              # files made before the setting: no rotations
@@ -124,7 +126,7 @@ class ModelSettings(_Shape):
 
 
 MODEL_FIELDS = ("family", "target_size", "max_intensity", "deskew", "scan")
-TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction",
+TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "validation_fraction", "validation_block",
                    "clipnorm", "train_shifts", "train_rotations", "train_elastic", "train_objective")
 OBJECTIVES = ("augment", "latent")
 _DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")

@@ -17,6 +17,7 @@ from .modelfiles import read_meta, save_model
 from .numerics import bits_per_pixel
 from .preprocess import identity_index, scan_order
 from .settings import ModelSettings
+from .splits import split_validation
 
 
 @dataclasses.dataclass
@@ -48,15 +49,6 @@ class Progress:
     def saved(self):
         """The fields a checkpoint's .json keeps (the weights go to its .npz)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "best_weights"}
-
-
-def split_validation(n, fraction_held, seed):
-    """Indices (train, validation) of n images; the validation share is held out."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * fraction_held)) if fraction_held > 0 else 0
-    if fraction_held > 0 and n >= 2:
-        n_val = min(max(n_val, 1), n - 1)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def pixel_nats(logits, targets):
@@ -149,7 +141,7 @@ def setup_training(jobs, settings):
         raise ValueError(f"each job needs one copy of its images per shift of train_shifts={s.train_shifts} "
                          f"and rotation of train_rotations={s.train_rotations} "
                          f"and elastic copy of train_elastic={s.train_elastic}")
-    split = [split_validation(q.shape[1], s.validation_fraction, j["seed"]) for q, j in zip(seqs, jobs)]
+    split = [split_validation(q.shape[1], s.validation_fraction, j["seed"], s.validation_block) for q, j in zip(seqs, jobs)]
     description = dict(settings=s.record(), jobs=[
         dict(digit=j["digit"], member=j.get("member", 0), seed=j["seed"], train_images=int(q.shape[1]),
              path=os.path.abspath(j["path"]), **({"init_from": j["init_from"]} if "init_from" in j else {}))

@@ -1,5 +1,6 @@
 """Two computations that must agree: stepwise against full-sequence, log space against
 the product, vectorised against a plain loop. Plus the model files' safety checks."""
+import dataclasses
 import os
 import zipfile
 
@@ -151,6 +152,18 @@ def test_missing_and_damaged_model_files_are_named(model, tmp_path):
     open(path, "w").write("not a model")
     with pytest.raises(util.UserError, match="model_5.keras is not a readable model file"):
         util.load_net(path, digit=5)
+
+
+def test_a_file_that_records_settings_no_version_reads_is_refused_by_name(model, tmp_path):
+    """A file whose record says an unknown scan or a held-out run of 0 images (a
+    hand-edited record) is one line naming the file, not a wrong answer or a traceback."""
+    for change, message in (({"scan": "diagonal"}, "scan='diagonal' for the gru family"),
+                            ({"validation_block": 0}, "validation_block=0")):
+        path = save(model, tmp_path / "model_3.keras", 3, dataclasses.replace(S32, **change))
+        with pytest.raises(util.UserError, match=f"model_3.keras records {message}"):
+            util.load_net(path, digit=3)
+    path = save(model, tmp_path / "model_3.keras", 3)
+    assert util.load_net(path, digit=3).settings.validation_block == 1
 
 
 def test_tutorial_h5_model_loads(model, tmp_path):

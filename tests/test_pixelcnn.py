@@ -145,6 +145,20 @@ def test_a_saved_model_round_trips(tmp_path, first):
         util.load_net(path, digit=3)
 
 
+def test_a_pixelcnn_file_said_to_read_slice_by_slice_is_refused(tmp_path):
+    """settings_for refuses such a profile; a file recording it (made by hand) is refused
+    when loaded: its convolutions need neighbouring pixels side by side."""
+    import dataclasses
+    s = tiny()
+    _, weights = random_net(s, seed=7)
+    path = str(tmp_path / "model_2.keras")
+    util.save_model(path, weights, dataclasses.replace(s, scan="subscale"), dict(digit=2))
+    with pytest.raises(util.UserError, match="model_2.keras records scan='subscale' for the pixelcnn family"):
+        util.load_net(path, digit=2)
+    util.save_model(path, weights, dataclasses.replace(s, scan="columns"), dict(digit=2))
+    assert util.load_net(path, digit=2).settings.scan == "columns"
+
+
 def test_a_file_laid_out_otherwise_loads_through_keras(tmp_path, monkeypatch):
     s = tiny()
     _, weights = random_net(s, seed=6)

@@ -231,7 +231,8 @@ def test_selection_keeps_each_transform_of_a_set_apart(tiny_models, tmp_path, ca
     import selection
     import util
     from conftest import synthetic_mnist
-    s, models, _, _ = selection.load_set("tutorial", tiny_models)
+    s, models, split = selection.load_set("tutorial", tiny_models)
+    assert split == (0, 0, 1)                          # as the files record it: nothing held out
     images = synthetic_mnist()["x_test"][:8]
     transforms = util.latents(1, (-10, 10))
     cache = str(tmp_path / "cache")

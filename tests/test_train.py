@@ -279,6 +279,54 @@ def test_a_deskewing_profile_trains_and_classifies_on_deskewed_images(tmp_path):
                               util.preprocess_transformed(expected, transforms, 10, 6))
 
 
+def test_the_held_out_share_is_drawn_image_by_image_or_in_runs_of_consecutive_images():
+    """validation_block=1 draws the held-out images as before the setting existed (the
+    shipped models' splits); B > 1 holds out whole runs of B consecutive images in a random
+    order, the last one cut to the share, each seed its own runs."""
+    n, share, held = 1000, 0.1667, 167
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(n)
+        train, val = util.split_validation(n, share, seed)
+        assert np.array_equal(val, np.sort(order[:held])) and np.array_equal(train, np.sort(order[held:]))
+        train, val = util.split_validation(n, share, seed, block=50)
+        assert len(val) == held and np.array_equal(np.sort(np.concatenate([train, val])), np.arange(n))
+        runs = np.unique(val // 50)
+        whole = [r for r in runs if np.isin(np.arange(50 * r, 50 * r + 50), val).all()]
+        assert len(runs) == 4 and len(whole) == 3                  # three whole runs and 17 of a fourth
+        assert np.array_equal(val[val // 50 == (set(runs) - set(whole)).pop()] % 50, np.arange(17))
+    assert not np.array_equal(util.split_validation(n, share, 0, 50)[1], util.split_validation(n, share, 1, 50)[1])
+    train, val = util.split_validation(1010, 0.5, 0, block=50)     # a short last run (10 images) is drawn too
+    assert len(val) == 505 and len(train) == 505 and len(np.unique(np.concatenate([train, val]))) == 1010
+
+
+def test_training_holds_out_the_runs_it_is_given_and_its_file_records_them(tmp_path):
+    """train_models holds out split_validation's runs, the file records validation_block, a
+    resume with another run length is a different run, and recorded_split (what the
+    benchmarks and the `no digit` thresholds read) gives the split back; older files
+    without the setting read as image by image."""
+    from pixelbayes import training
+    levels = np.random.default_rng(3).integers(0, 7, (1, 12, SIZE, SIZE)).astype(np.uint8)
+    s = small(epochs=1, gru_units=8, batch_size=4, validation_fraction=0.25, validation_block=3)
+    run = training.setup_training([dict(levels=levels, path=str(tmp_path / "model_0.keras"), digit=0, seed=5)], s)
+    assert np.array_equal(run.val_idx[0], util.split_validation(12, 0.25, 5, 3)[1])
+    assert np.ptp(run.val_idx[0]) == 2 and run.val_idx[0][0] % 3 == 0                      # one whole run of 3
+    meta = train_one(levels[0], str(tmp_path / "model_0.keras"), 0, s, seed=5, verbose=0)
+    assert meta["settings"]["validation_block"] == 3
+    assert util.recorded_split(util.read_meta(str(tmp_path / "model_0.keras"))) == (0.25, 5, 3)
+    job = dict(seed=5, train_images=12)
+    assert util.finished_with(str(tmp_path / "model_0.keras"), s, job)
+    assert not util.finished_with(str(tmp_path / "model_0.keras"), dataclasses.replace(s, validation_block=1), job)
+    older = dict(meta, settings={k: v for k, v in meta["settings"].items() if k != "validation_block"})
+    assert util.recorded_split(older) == (0.25, 5, 1)
+    import types
+    from pixelbayes import novelty                               # the `no digit` thresholds' images
+    net = types.SimpleNamespace(settings=util.ModelSettings.from_record(meta["settings"]), meta=meta)
+    data = dict(x_train=np.arange(24)[:, None, None] * np.ones((1, 28, 28)), y_train=np.repeat([0, 1], 12))
+    x, y = novelty.held_out(data, [[net]])
+    val = util.split_validation(12, 0.25, 5, 3)[1]
+    assert np.array_equal(x[:, 0, 0], np.concatenate([val, val + 12])) and np.array_equal(y, [0, 0, 0, 1, 1, 1])
+
+
 def test_the_latent_objective_trains_the_classifiers_own_mixture(tmp_path, monkeypatch):
     """train_objective="latent": each step takes batch_size images with all their 9 shifted
     copies in consecutive rows, and the loss of an image (and the held-out loss that picks
