@@ -51,10 +51,10 @@ lr_schedule = "cosine"              # "cosine" (decay to 0 over the run) or "con
 validation_fraction = 0.05          # share of the digit's training images held out
 validation_block = 1                # the held-out share is drawn in runs of this many
                                     # consecutive images of the digit (the training file's
-                                    # order); 1: image by image. The file keeps a writer's
-                                    # digits near each other, so runs of 200 hold out images
-                                    # whose writers training saw less (README: Which held-out
-                                    # images tell the test set's story)
+                                    # order); 1: image by image. The file keeps similar
+                                    # digits (likely one writer's) near each other, so runs of
+                                    # 200 hold out images whose look-alikes training saw less
+                                    # (README: Which held-out images tell the test set's story)
 seed = 0                            # seeds the split, the initial weights and the shuffling
 clipnorm = 1.0                      # each step's gradient is scaled down to this norm at most
                                     # (0: off); stops the rare loss spikes of long runs

@@ -155,6 +155,9 @@ def settings_for(name=None):
     if values["scan"] == "subscale" and values["family"] != "gru":
         raise UserError(f"profile {name!r} sets scan='subscale' for the {values['family']} family; "
                         "its convolutions need neighbouring pixels side by side, so only the gru family reads so")
+    if not isinstance(values["validation_block"], int) or values["validation_block"] < 1:
+        raise UserError(f"profile {name!r} sets validation_block={values['validation_block']!r}; "
+                        "a held-out run is a whole number of images, 1 or more")
     if values["train_objective"] not in OBJECTIVES:
         raise UserError(f"profile {name!r} sets train_objective={values['train_objective']!r}; "
                         f"choose one of {', '.join(OBJECTIVES)}")

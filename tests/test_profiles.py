@@ -34,6 +34,12 @@ def test_best_names_a_real_profile_and_unknown_is_refused(monkeypatch):
     monkeypatch.setitem(config.profiles, "typo", {"gru_unit": 3})
     with pytest.raises(util.UserError, match="sets 'gru_unit', which config.py does not have"):
         util.settings_for("typo")
+    for runs in (0, 2.5):
+        monkeypatch.setitem(config.profiles, "runs", {"validation_block": runs})
+        with pytest.raises(util.UserError, match=f"sets validation_block={runs}; a held-out run is a whole number"):
+            util.settings_for("runs")
+    monkeypatch.setitem(config.profiles, "runs", {"validation_block": 200})
+    assert util.settings_for("runs").model().validation_block == 200
 
 
 def test_a_mixture_profile_reads_each_named_profiles_models(monkeypatch, tmp_path):
