@@ -70,7 +70,7 @@ def main():
     args = p.parse_args()
     try:
         blocks = [cli.positive_int(b) for b in args.blocks.split(",")]
-    except Exception:
+    except argparse.ArgumentTypeError:
         raise util.UserError(f"--blocks takes whole numbers >= 1 separated by commas, got {args.blocks!r}")
     if not args.fraction:
         raise util.UserError("--fraction must be above 0: a held-out share is what is measured")

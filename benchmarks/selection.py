@@ -40,10 +40,10 @@ def load_set(profile, models_dir):
     s = dataclasses.replace(s, models_dir=models_dir or s.models_dir, cascade_margin=0.0)
     models = util.load_models(s)                                 # a missing file: one line, exit 1
     meta = util.read_meta(util.model_path(s.models_dir, 0))
+    split = util.recorded_split(meta)
     print(f"{s.models_dir}: {meta['settings']['family']} models, {meta['settings']['epochs']} epochs, "
-          f"held-out share {meta['settings']['validation_fraction']} (seed {meta['seed']}, "
-          f"runs of {util.recorded_split(meta)[2]})")
-    return s, models, util.recorded_split(meta)
+          f"held-out share {split[0]} (seed {split[1]}, runs of {split[2]})")
+    return s, models, split
 
 
 def set_terms(s, models, split, images, shifts, cache=None):
@@ -88,10 +88,11 @@ def main():
     if len({(n.target_size, n.levels, n.settings.deskew) for _, models, _ in sets for n in sum(models, [])}) > 1:
         raise util.UserError("the sets do not share one input shape (image size, levels, deskewing); "
                              "a mixture needs one")
-    if not sets[0][2][0]:
-        raise util.UserError(f"{sets[0][0].models_dir}: these models held out no training images (validation_fraction 0), "
+    lead, models, split = sets[0]
+    if not split[0]:
+        raise util.UserError(f"{lead.models_dir}: these models held out no training images (validation_fraction 0), "
                              "so a selection run has nothing to score them on")
-    data, (_, models, split) = util.load_mnist(), sets[0]
+    data = util.load_mnist()
     pixels = models[0][0].target_size ** 2
     priors = util.log_priors(data["y_train"])
     for name, (images, labels) in (("held-out", routes.training_split(data, *split)[1]),
