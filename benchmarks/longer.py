@@ -29,9 +29,7 @@ from routes import util  # noqa: E402
 def per_image(profile, name, images, labels, cache):
     """(log p(x | true digit), margin over the best other digit, wrong) per image, 9-shift mixture."""
     loglik = util.log_mean_exp(routes.log_likelihoods(profile, name, images, routes.SQUARE9, cache), axis=0)
-    true = loglik[np.arange(len(labels)), labels]
-    other = np.where(np.eye(10, dtype=bool)[labels], -np.inf, loglik).max(1)
-    return true, true - other, loglik.argmax(1) != labels
+    return (*routes.true_and_lead(loglik, labels), loglik.argmax(1) != labels)
 
 
 def mean_se(values):

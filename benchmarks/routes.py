@@ -54,6 +54,12 @@ def splits(data, fraction=0.05, seed=0, block=1):
     return {"test": (data["x_test"], data["y_test"]), name: training_split(data, fraction, seed, block)[1]}
 
 
+def true_and_lead(loglik, labels):
+    """Per image: log p(x | true digit), and its lead over the best other digit's (nats)."""
+    true = loglik[np.arange(len(labels)), labels]
+    return true, true - np.where(np.arange(10) == labels[:, None], -np.inf, loglik).max(1)
+
+
 def log_likelihoods(profile, split, images, transforms, cache):
     """(transforms, n, 10) log p(t(x) | k) under a profile's models, each transform's
     array kept in cache and computed only once."""

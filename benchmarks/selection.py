@@ -110,11 +110,10 @@ def main():
                 wrong = util.classify(ll, priors) != labels
                 against = (f"; corrects {int(np.sum(first & ~wrong))}, makes {int(np.sum(wrong & ~first))} new"
                            if label == "the mixture" else "")
-                true = ll[np.arange(len(labels)), labels]
-                other = np.where(np.arange(10) == labels[:, None], -np.inf, ll).max(1)
+                true, lead = routes.true_and_lead(ll, labels)
                 row.append(f"{shape}, {label}: {1 - wrong.mean():.4f} ({int(wrong.sum())} errors{against}), "
                            f"NLL of the true digit {util.bits_per_pixel(-true.mean() / pixels):.4f} bits/pixel, "
-                           f"its lead over the next digit: median {np.median(true - other):.1f} nats")
+                           f"its lead over the next digit: median {np.median(lead):.1f} nats")
         print(f"{name}, {len(labels)} images:\n  " + "\n  ".join(row), flush=True)
 
 
