@@ -1,9 +1,11 @@
 """The scripts' command line: argparse types, the shared flags, the settings line printed
-once, and run_main, which turns a UserError or Ctrl-C into one line and an exit status."""
+once, and run_main, which turns a UserError, Ctrl-C or SIGTERM into one line and an exit status."""
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
+import signal
 import sys
 import textwrap
 
@@ -194,10 +196,22 @@ def output_path(flag, folder, name):
     return flag
 
 
-def run_main(main):
-    """Run a script's main(): UserError and Ctrl-C become one line and a non-zero exit."""
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Within it, SIGTERM (kill, a job scheduler's stop) stops as Ctrl-C does: a run started in the background,
+    where the shell ignores Ctrl-C for it, can still stop cleanly. The old handler comes back after."""
+    old = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        main()
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_main(main):
+    """Run a script's main(): UserError and Ctrl-C (or SIGTERM) become one line and a non-zero exit."""
+    try:
+        with stop_on_sigterm():
+            main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.status)
