@@ -221,33 +221,24 @@ def test_failed_save_leaves_previous_file_and_no_temporary(tmp_path, monkeypatch
     assert os.listdir(tmp_path) == ["model_0.keras"]
 
 
-def test_ctrl_c_in_train_script_keeps_the_old_model_and_says_how_to_resume(tmp_path, monkeypatch, fake_mnist_npz):
-    monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
-    path = tmp_path / "model_0.keras"
-    train_one(two_class_levels(5, 5)[0], str(path), 0, small(epochs=1, gru_units=8), verbose=0)
-    old = path.read_bytes()
-
-    def interrupted(*a, **k):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(util, "train_models", interrupted)
-    with pytest.raises(SystemExit) as exit_info:
-        train_mnist.main(["--digit=0", f"--models_dir={tmp_path}", "--quiet"])
-    assert "interrupted" in str(exit_info.value.code) and "--resume=True" in str(exit_info.value.code)
-    assert path.read_bytes() == old
+def ctrl_c(*a, **k):
+    raise KeyboardInterrupt
 
 
-def test_sigterm_stops_training_as_ctrl_c_does_and_the_old_handler_comes_back(tmp_path, monkeypatch, fake_mnist_npz):
-    """A run in the background, where the shell ignores Ctrl-C, stops cleanly with kill PID."""
+def sigterm(*a, **k):
+    """kill PID: a run in the background, where the shell ignores Ctrl-C, must stop as Ctrl-C stops it."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(30)                                       # the handler ends this at once
+    raise AssertionError("SIGTERM did not stop training")
+
+
+@pytest.mark.parametrize("stop", [ctrl_c, sigterm])
+def test_stopped_train_script_keeps_the_old_model_and_says_how_to_resume(tmp_path, monkeypatch, fake_mnist_npz, stop):
     monkeypatch.setenv("MNIST_PATH", fake_mnist_npz)
     path = tmp_path / "model_0.keras"
     train_one(two_class_levels(5, 5)[0], str(path), 0, small(epochs=1, gru_units=8), verbose=0)
     old, handler = path.read_bytes(), signal.getsignal(signal.SIGTERM)
-
-    def killed(*a, **k):
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(30)                                   # the handler ends this at once
-        raise AssertionError("SIGTERM did not stop training")
-    monkeypatch.setattr(util, "train_models", killed)
+    monkeypatch.setattr(util, "train_models", stop)
     with pytest.raises(SystemExit) as exit_info:
         util.run_main(lambda: train_mnist.main(["--digit=0", f"--models_dir={tmp_path}", "--quiet"]))
     assert "interrupted" in str(exit_info.value.code) and "--resume=True" in str(exit_info.value.code)
