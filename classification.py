@@ -50,7 +50,8 @@ def main(argv=None):
                             models_dir=util.models_dir_flag(s, args.models_dir),
                             cascade_margin=0.0 if args.exact else s.cascade_margin)
     util.print_settings(s, args, ["models_dir", "mix", "ensemble", *util.LATENT_FLAGS, "cascade_margin", "cascade_sets_margin",
-                                  "classify_engine", "classify_chunk", "classify_workers"])
+                                  "classify_engine", "classify_chunk", "classify_workers"],
+                        skip=("num_images",) if args.images else ("images", "reject", "save_preprocessed"))
     start, data, res = time.time(), util.load_mnist(), {}
     if args.images:
         images, labels, names = (found := util.read_images(args.images)).x, found.y, found.names
@@ -73,7 +74,8 @@ def main(argv=None):
         values = util.novelty_scores(loglik, util.log_priors(data["y_train"]), levels)
         res["images"] = util.verdicts(names, loglik, priors, values, limits, net.seq_len)
         if args.save_preprocessed:
-            util.save_png(util.preprocessed_grid(images, levels, net.levels - 1), args.save_preprocessed)
+            res["preprocessed_png"] = util.save_png(util.preprocessed_grid(images, levels, net.levels - 1),
+                                                    args.save_preprocessed)
     if labels is not None:
         pred = util.classify(loglik, priors)
         res.update(util.classification_report(labels, pred, util.confusion_matrix(labels, pred)))

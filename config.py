@@ -110,96 +110,79 @@ test_scales = ()                    # another: the 28x28 image scaled about its 
 # A profile overrides some of the constants above. Each starts from this file's own
 # values; all but the default keep their models in trained/mnist_models_{name}/ and
 # their pictures in generated/{name}/. All stay generative classifiers: one model (or
-# one mixture) per digit, Bayes' rule, no test data in training.
+# one mixture) per digit, Bayes' rule, no test data in training. Figures: docs/profiles.md.
 profile = "tutorial"                # the default profile
-profiles = {
-    "tutorial": {},                 # the SPEC model: 10x10, 7 levels, one GRU(256) per digit
-    "fast": {"epochs": 5},          # the same model and recipe, 5 epochs: more than the
-                                    # tutorial's accuracy in under 15 minutes on 2 CPU cores
-    "ensemble": {"ensemble": 2},    # two such models per digit (seeds seed, seed+1), mixed
+profiles = {                        # the profiles to use; --help lists these
+    "tutorial": {},                 # the tutorial's model: 10x10, 7 levels, one GRU(256) per digit
+    "fast": {"epochs": 5},          # the same model and recipe, 5 epochs
     "shift": {"train_shifts": 1, "test_shifts": 1},   # trained on images shifted by up to
-                                    # one pixel, classified as a mixture over those shifts
-    "mix": {"mix": ("tutorial", "shift"), "test_shifts": 1},   # the tutorial's and the
-                                    # shift profile's models, each over the 9 shifts: 18
-                                    # equally weighted terms per digit
+                                    # one pixel, classified as a mixture over those 9 shifts
+    "shift_xlong_orders": {"mix": ("shift_xlong_columns", "shift_xlong", "shift_xlong_rows_reversed"),
+                           "test_shifts": 1, "cascade_margin": 20.0, "cascade_sets_margin": 15.0},
+                                    # "best": three sets of the shift recipe over 80 epochs, reading
+                                    # by columns, by rows and by rows backwards, each over the 9
+                                    # shifts (27 terms per digit); its cascade runs the columns
+                                    # models first, then the others for the digits in contention
     "pixelcnn": {"family": "pixelcnn", "train_shifts": 1, "epochs": 20, "learning_rate": 3e-3},
-                                    # a PixelCNN per digit on the same 10x10 inputs, trained
-                                    # on shifted images like "shift", classified without shifts
-    "families": {"mix": ("shift", "pixelcnn"), "test_shifts": 1},   # the shift profile's GRUs
-                                    # and the PixelCNNs, each over the 9 shifts: 18 terms per digit
-    "rotate": {"mix": ("shift",), "test_shifts": 1, "test_rotations": (-10, 10)},   # the shift
-                                    # profile's models, the 9 shifts each also rotated by 10
-                                    # degrees either way: a second latent, 27 terms per digit
-    "strokes": {"mix": ("shift",), "test_shifts": 1, "test_strokes": (-1, 1)},   # the same
-                                    # with strokes thinner and thicker instead: 27 terms
-    "scales": {"mix": ("shift",), "test_shifts": 1, "test_scales": (0.9, 1.1)},   # the same with
-                                    # the image scaled by 0.9 and 1.1 instead: 27 terms; far less
-                                    # accuracy on held-out images (0.9837, "shift" 0.9900)
+                                    # the second family: a PixelCNN per digit on the same 10x10
+                                    # inputs, trained on shifted images, classified without shifts
     "pixelcnn28": {"family": "pixelcnn", "target_size": 28, "train_shifts": 1, "epochs": 6,
                    "learning_rate": 3e-3},
                                     # the Keras walkthrough's resolution: a PixelCNN (64 filters,
-                                    # 6 blocks: 5 min an epoch here, 128 would be about 4 times
-                                    # that) per digit on the whole 28x28 image, the suite's 7
-                                    # levels; it sees 9 rows up, a third of the image, and
-                                    # classifies far worse (0.92) than at 10x10
+                                    # 6 blocks) per digit on the whole 28x28 image, 7 levels
+}
+best_profile = "shift_xlong_orders" # --profile=best: the most accurate on held-out training images
+
+experiments = {                     # the profiles of docs/journal.md's experiments: each
+                                    # entry says what it asked and found; those without a
+                                    # models folder in trained/ retrain with train_mnist.py
+    "ensemble": {"ensemble": 2},    # two tutorial models per digit (seeds seed, seed+1), mixed
+    "mix": {"mix": ("tutorial", "shift"), "test_shifts": 1},   # the tutorial's and the shift
+                                    # models, each over the 9 shifts: 18 terms per digit
+    "families": {"mix": ("shift", "pixelcnn"), "test_shifts": 1},   # the shift GRUs and the
+                                    # PixelCNNs, each over the 9 shifts: 18 terms per digit
+    "rotate": {"mix": ("shift",), "test_shifts": 1, "test_rotations": (-10, 10)},   # the shift
+                                    # models, the 9 shifts each also rotated by 10 degrees either way
+    "strokes": {"mix": ("shift",), "test_shifts": 1, "test_strokes": (-1, 1)},   # the same with
+                                    # strokes thinner and thicker instead
+    "scales": {"mix": ("shift",), "test_shifts": 1, "test_scales": (0.9, 1.1)},   # the same with
+                                    # the image scaled by 0.9 and 1.1 instead
     "pixelcnn_wide": {"family": "pixelcnn", "pixelcnn_first_kernel": 19, "train_shifts": 1, "epochs": 20,
                       "learning_rate": 3e-3},
-                                    # "pixelcnn" with a 19x19 first convolution: at 10x10 each
-                                    # pixel's first layer sees every pixel before it (the 7x7
-                                    # stack leaves the upper right unseen: the blind spot); the
-                                    # lowest NLL here, and no more accuracy than "pixelcnn"
+                                    # "pixelcnn" with a 19x19 first convolution: no blind spot at 10x10
     "pixelcnn14": {"family": "pixelcnn", "target_size": 14, "train_shifts": 1, "epochs": 20,
                    "learning_rate": 3e-3},
-                                    # "pixelcnn" on 14x14 images: the input keeps more (a CNN
-                                    # reads 14x14 better than 10x10; benchmarks/inputs.py), yet
-                                    # it classifies worse than at 10x10 (0.986 held-out)
+                                    # "pixelcnn" on 14x14 images
     "pixelcnn_rotate": {"family": "pixelcnn", "train_shifts": 1, "train_rotations": (-10, 10), "epochs": 20,
                         "learning_rate": 3e-3, "test_shifts": 1, "test_rotations": (-10, 10)},
-                                    # "pixelcnn" trained on its images under one of 27 transforms
-                                    # (9 shifts x rotations 0, -10, +10 degrees: the rotation a
-                                    # latent learnt in training), classified as that 27-term mixture;
-                                    # no gain on held-out images (0.9887, "pixelcnn" 0.9900)
+                                    # "pixelcnn" trained and classified over 9 shifts x rotations
+                                    # of 0 and +-10 degrees (27 transforms)
     "pixelcnn_elastic": {"family": "pixelcnn", "train_shifts": 1, "train_elastic": 2, "epochs": 20,
                          "learning_rate": 3e-3, "test_shifts": 1},
-                                    # "pixelcnn" trained on 27 copies of each image (9 shifts x
-                                    # as it is and 2 elastic deformations), classified over the
-                                    # 9 shifts; no gain on held-out images (0.9877, "pixelcnn" 0.9900)
+                                    # "pixelcnn" trained on 9 shifts x (as it is, 2 elastic
+                                    # deformations), classified over the 9 shifts
     "shift_long": {"train_shifts": 1, "test_shifts": 1, "epochs": 40},
-                                    # the shift recipe over 40 epochs (the cosine over all 40):
-                                    # chosen on 10,002 held-out images (0.9934, "shift" 0.9890)
+                                    # the shift recipe over 40 epochs (the cosine over all 40)
     "pixelcnn_long": {"family": "pixelcnn", "train_shifts": 1, "test_shifts": 1, "epochs": 40,
                       "learning_rate": 3e-3},
-                                    # the "pixelcnn" recipe over 40 epochs (the cosine over all
-                                    # 40), classified over the 9 shifts (not shipped: a route;
-                                    # 0.9908 on 10,002 held-out images, shift_long 0.9934)
+                                    # the "pixelcnn" recipe over 40 epochs, over the 9 shifts
     "shift_wide": {"gru_units": 512, "train_shifts": 1, "test_shifts": 1},
-                                    # the shift recipe with a GRU of 512 units (not shipped: a
-                                    # route; 3.5x the classification work per pass)
+                                    # the shift recipe with a GRU of 512 units
     "shift2_long": {"train_shifts": 2, "test_shifts": 1, "epochs": 40},
-                                    # shift_long trained on the 25 shifts of up to 2 pixels,
-                                    # classified over the 9 (not shipped: a route)
+                                    # shift_long trained on the 25 shifts of up to 2 pixels
     "shift_deskew": {"deskew": True, "train_shifts": 1, "test_shifts": 1},
-                                    # the shift profile on deskewed images: each 28x28 image
-                                    # sheared upright first (preprocess.deskew_images); a lower
-                                    # NLL and less accuracy on held-out images (0.9873, "shift" 0.9900)
+                                    # the shift profile on deskewed images (each 28x28 image
+                                    # sheared upright first: preprocess.deskew_images)
     "shift_columns": {"scan": "columns", "train_shifts": 1, "test_shifts": 1},
                                     # the shift profile reading each image column by column
-                                    # (a route: another order of the same likelihood)
     "shift_long_columns": {"scan": "columns", "train_shifts": 1, "test_shifts": 1, "epochs": 40},
-                                    # shift_long reading each image column by column (a route)
     "shift_long_rows_reversed": {"scan": "rows_reversed", "train_shifts": 1, "test_shifts": 1,
                                  "epochs": 40},
     "shift_long_columns_reversed": {"scan": "columns_reversed", "train_shifts": 1, "test_shifts": 1,
                                     "epochs": 40},
-                                    # shift_long reading each image backwards, from the bottom
-                                    # right pixel, row by row or column by column (routes: the
-                                    # third and fourth orders of a mixture over orders; not shipped:
-                                    # with rows and columns, 12 and 9 of 10,002 held-out images
-                                    # above shift_long, where the rule asked 15)
     "shift_long_subscale": {"scan": "subscale", "train_shifts": 1, "test_shifts": 1, "epochs": 40},
-                                    # shift_long reading the image slice by slice, a coarse copy of
-                                    # the whole digit first (a route: a fifth order, not a raster;
-                                    # with rows, 2 of 10,002 held-out images above rows alone)
+                                    # shift_long in the other orders: by columns, backwards,
+                                    # and slice by slice (a coarse copy of the digit first)
     "shift_xlong": {"train_shifts": 1, "test_shifts": 1, "epochs": 80, "validation_fraction": 0.1667},
     "shift_xlong_columns": {"scan": "columns", "train_shifts": 1, "test_shifts": 1, "epochs": 80,
                             "validation_fraction": 0.1667},
@@ -207,35 +190,19 @@ profiles = {
                                   "epochs": 80, "validation_fraction": 0.1667},
     "shift_xlong_columns_reversed": {"scan": "columns_reversed", "train_shifts": 1, "test_shifts": 1,
                                      "epochs": 80, "validation_fraction": 0.1667},
-                                    # the shift recipe over 80 epochs in each raster order, trained
-                                    # with 1/6 of each digit's images held out (the selection split,
-                                    # 10,002 images no model of these four trained on); the first
-                                    # three shipped (trained on a GPU), the fourth a route
-    "shift_xlong_orders": {"mix": ("shift_xlong_columns", "shift_xlong", "shift_xlong_rows_reversed"),
-                           "test_shifts": 1, "cascade_margin": 20.0, "cascade_sets_margin": 15.0},
-                                    # those sets read by columns, by rows and by rows backwards, each
-                                    # over the 9 shifts: 27 terms per digit; its cascade runs the
-                                    # columns models first, then the others for the digits still in
-                                    # contention (the order and margins of least work that change no
-                                    # answer of the exact mixture on its 10,002 held-out images)
+                                    # the shift recipe over 80 epochs in each raster order, 1/6
+                                    # of each digit's images held out; the first three are best's
     "shift_latent": {"train_shifts": 1, "test_shifts": 1, "epochs": 3, "learning_rate": 1e-3,
                      "train_objective": "latent", "init_profile": "shift_long"},
-                                    # shift_long's models trained 3 epochs more on the classifier's
-                                    # own density: each image in all 9 shifts, the loss -log of the
-                                    # mean of their likelihoods (the shift a latent in training too;
-                                    # a route: a lower NLL, and 15 of 10,002 held-out images below
-                                    # the set it started from)
+                                    # shift_long's models trained 3 epochs more on the mixture's
+                                    # own density (each image in all 9 shifts)
     "shift_long_more": {"train_shifts": 1, "test_shifts": 1, "epochs": 3, "learning_rate": 1e-3,
                         "init_profile": "shift_long"},
-                                    # the control: the same 3 epochs from shift_long's models, each
-                                    # image in one shift drawn anew (the usual objective)
+                                    # its control: the same 3 epochs with the usual objective
     "shift_long_orders": {"mix": ("shift_long", "shift_long_columns"), "test_shifts": 1,
                           "cascade_margin": 15.0, "cascade_sets_margin": 10.0},
-                                    # shift_long and shift_long_columns, each over the 9 shifts: the
-                                    # image read in both orders, 18 terms per digit (a route); its
-                                    # cascade runs the rows models first, margins chosen on held-out images
+                                    # shift_long and shift_long_columns, each over the 9 shifts
 }
-best_profile = "shift_xlong_orders" # the most accurate profile on held-out training images
 
 # --- folders ------------------------------------------------------------------------
 root = os.path.dirname(os.path.abspath(__file__))  # trained/ and generated/ lie here

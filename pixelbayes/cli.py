@@ -122,11 +122,22 @@ def add_latent_flags(p, s):
                         f"and rotation (default {','.join(map(str, s.test_scales)) or 'none'})")
 
 
+def profile_arg(text):
+    """argparse type for --profile: any profile of config.py (its recommended ones, 'best' or an
+    experiment's); an unknown name is an error that lists the recommended ones."""
+    try:
+        settings_for(text)
+    except UserError:
+        raise argparse.ArgumentTypeError(f"unknown profile {text!r}; use one of {', '.join(profile_names())} "
+                                         "(docs/profiles.md lists the experiments' too)") from None
+    return text
+
+
 def add_profile_flag(parser, default):
-    """--profile, whose choices are config.profiles' names and 'best'."""
-    parser.add_argument("--profile", choices=profile_names(), default=default,
-                        help="named settings from config.profiles; 'best' is the most accurate "
-                             f"profile with shipped models (default {default})")
+    """--profile NAME: the help lists the recommended profiles, not the experiments'."""
+    parser.add_argument("--profile", type=profile_arg, default=default, metavar="NAME",
+                        help=f"named settings from config.py: {', '.join(profile_names())} ('best' is the most "
+                             f"accurate; docs/profiles.md lists the experiments' too) (default {default})")
 
 
 def parse_flags(build_parser, argv=None):
@@ -167,9 +178,10 @@ def add_bool_flag(parser, name, default, help):
                         help=f"{help} (default {default})")
 
 
-def print_settings(settings, args, used, stream=None):
+def print_settings(settings, args, used, stream=None, skip=()):
     """Print once, on stderr, what the script uses: the named Settings fields (a family's
-    own fields with "family") and the script's own flags; results stay on stdout."""
+    own fields with "family") and the script's own flags but those in skip (flags that do
+    not apply to this run); results stay on stdout."""
     shown = {"profile": settings.profile}
     for name in used:
         if (name in ("mix", "cascade_sets_margin") and not settings.mix) or (name == "models_dir" and settings.mix):
@@ -178,7 +190,7 @@ def print_settings(settings, args, used, stream=None):
         if name == "family" and settings.family in FAMILIES:
             shown.update((f, getattr(settings, f)) for f in FAMILIES[settings.family].fields)
     fields = {f.name for f in dataclasses.fields(Settings)}
-    shown.update((k, v) for k, v in vars(args).items() if k not in shown and k not in fields)
+    shown.update((k, v) for k, v in vars(args).items() if k not in shown and k not in fields and k not in skip)
     text = "settings: " + " ".join(f"{k}={v}" for k, v in shown.items())
     print(textwrap.fill(text, width=100, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False),
           file=stream or sys.stderr)

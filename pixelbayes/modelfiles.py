@@ -16,8 +16,9 @@ from .files import atomic_write
 from .preprocess import SCANS
 from .settings import MODEL_FIELDS, TRAINING_FIELDS, ModelSettings, profiles_of_family, settings_for
 
-FORMAT = "gru-mnist/2"
-META_NAME = "gru_mnist.json"
+FORMAT = "pixelbayes-{family}/3"             # the family's name in it; older files say gru-mnist/1 or /2,
+META_NAME = "pixelbayes.json"                # whatever their family, and keep their record in
+OLD_META_NAMES = ("gru_mnist.json",)          # gru_mnist.json: both are read
 _LEGACY_NAMES = {"units": "gru_units"}        # format gru-mnist/1 kept its settings flat
 
 
@@ -32,7 +33,7 @@ def save_model(path, weights, settings, meta):
     entry of the .keras zip, meta plus the settings record, atomically."""
     model = FAMILIES[settings.family].keras_model(settings)
     model.set_weights(weights)
-    record = dict(meta, format=FORMAT, settings=settings.record())
+    record = dict(meta, format=FORMAT.format(family=settings.family), settings=settings.record())
 
     def write(tmp):
         model.save(tmp)
@@ -45,9 +46,10 @@ def read_meta(path):
     """A model file's metadata, with its settings under "settings" (files of format
     gru-mnist/1, which kept them flat, are read the same way); None if it has none."""
     with zipfile.ZipFile(path) as z:
-        if META_NAME not in z.namelist():
+        entry = next((n for n in (META_NAME, *OLD_META_NAMES) if n in z.namelist()), None)
+        if entry is None:
             return None
-        meta = json.loads(z.read(META_NAME))
+        meta = json.loads(z.read(entry))
     if "settings" not in meta:
         flat = {_LEGACY_NAMES.get(k, k): v for k, v in meta.items()}
         names = MODEL_FIELDS + GRUFamily.fields + TRAINING_FIELDS
@@ -73,9 +75,11 @@ def read_weights(path, family):
 
 
 def train_command(digit, settings):
-    """The command that trains digit's model with these settings: the flags that matter
-    (--digit, --profile unless it is the default, --models_dir unless it is the profile's)."""
-    words = ["python", "train_mnist.py"] + ([f"--digit={digit}"] if digit is not None else [])
+    """The command that trains digit's model with these settings ("all": every digit's): the
+    flags that matter (--digit or --all_digits, --profile unless it is the default,
+    --models_dir unless it is the profile's)."""
+    flag = "--all_digits=True" if digit == "all" else f"--digit={digit}"
+    words = ["python", "train_mnist.py"] + ([flag] if digit is not None else [])
     if settings is not None:
         if settings.profile != settings.default_profile:
             words.append(f"--profile={settings.profile}")
@@ -148,6 +152,10 @@ def load_models(settings, digits=range(10)):
     family. All must share one image shape, which sampling and classification then take
     from them."""
     members = [(s, m) for s in model_sets(settings) for m in range(s.ensemble)]
+    for s, m in members:
+        if len(digits) > 1 and not any(os.path.exists(model_path(s.models_dir, d, m)) for d in digits):
+            raise UserError(f"{s.models_dir} holds none of the models {os.path.basename(model_path(s.models_dir, 'N', m))}; "
+                            f"train them with `{train_command('all', s)}`")
     models = []
     for d in digits:
         models.append([load_net(model_path(s.models_dir, d, m), d, s) for s, m in members])

@@ -100,9 +100,9 @@ def thresholds(ref, quantile):
 
 
 def verdicts(names, loglik, priors, values, limits, num_pixels):
-    """One dict per image: the predicted digit and its posterior, the runner-up, bits per
-    pixel under the predicted digit's model, the scores, and the verdict (`no digit` when
-    a score is below its limit)."""
+    """One dict per image: the digit (None for `no digit`, when a score is below its limit),
+    the nearest digit (the most probable, a digit or not) and its posterior, the runner-up,
+    bits per pixel under the nearest digit's model, the scores, and the verdict."""
     from .inference import posteriors
     post = posteriors(loglik, priors)
     order = np.argsort(-post, axis=1, kind="stable")
@@ -110,7 +110,7 @@ def verdicts(names, loglik, priors, values, limits, num_pixels):
     for i, name in enumerate(names):
         best, second = (int(k) for k in order[i, :2])
         low = [k for k, limit in limits.items() if values[k][i] < limit]
-        out.append(dict(image=name, digit=best, probability=round(float(post[i, best]), 4), runner_up=second,
+        out.append(dict(image=name, digit=None if low else best, nearest=best, probability=round(float(post[i, best]), 4), runner_up=second,
                         runner_up_probability=round(float(post[i, second]), 4),
                         bits_per_pixel=round(float(-loglik[i, best] / num_pixels / np.log(2)), 4),
                         **{k: round(float(values[k][i]), 2) for k in SCORES},

@@ -63,10 +63,12 @@ def format_report(res):
         lines += ["test NLL in bits per pixel (rows: true digit, columns: model of digit):",
                   "      " + "".join(f"{d:>7}" for d in range(10))]
         lines += [f"{d:>6}" + "".join(f"{v:>7.3f}" for v in row) for d, row in enumerate(res["nll_bits_per_pixel"])]
-    lines.append(f"{res['num_images']} images in {res['seconds']:.1f} s "
+    lines.append(f"{res['num_images']} image{'s' * (res['num_images'] != 1)} in {res['seconds']:.1f} s "
                  f"({res['model_seconds']:.1f} s in the models)")
     if "confusion_png" in res:
         lines.append(f"confusion matrix picture -> {res['confusion_png']}")
+    if "preprocessed_png" in res:
+        lines.append(f"the images as the models see them -> {res['preprocessed_png']}")
     return "\n".join(lines)
 
 
@@ -137,10 +139,10 @@ def format_images(results):
     runner-up, the bits per pixel under the digit's model and the two novelty scores."""
     lines = []
     for r in results:
-        verdict = f"digit {r['digit']}" if r["verdict"] == "digit" else f"no digit (nearest: {r['digit']})"
+        verdict = f"digit {r['digit']}" if r["verdict"] == "digit" else f"no digit (nearest: {r['nearest']})"
         lines.append(f"{r['image']}: {verdict}, p={r['probability']:.3f}; runner-up {r['runner_up']} "
                      f"(p={r['runner_up_probability']:.3f}); {r['bits_per_pixel']:.3f} bits/pixel; "
-                     f"log p(x) {r['log_px']:.1f}, log p(x)/p_zlib(x) {r['log_ratio']:.1f}")
+                     f"log p(x) {r['log_px']:.1f}, log p(x) - log p_zlib(x) {r['log_ratio']:.1f}")
     return "\n".join(lines)
 
 

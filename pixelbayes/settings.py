@@ -130,11 +130,19 @@ TRAINING_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_schedule", "vali
                    "clipnorm", "train_shifts", "train_rotations", "train_elastic", "train_objective")
 OBJECTIVES = ("augment", "latent")
 _DERIVED = ("profile", "default_profile", "models_dir", "generated_dir")
+UNKNOWN_PROFILE_HINT = "see docs/profiles.md for every profile"
 
 
 def profile_names():
+    """The profiles a user is meant to use (config.profiles) and 'best'; --help lists these."""
     import config
     return [*config.profiles, "best"]
+
+
+def all_profiles():
+    """{name: values} of every profile: config.profiles, then the experiments' (config.experiments)."""
+    import config
+    return {**config.profiles, **config.experiments}
 
 
 def settings_for(name=None):
@@ -142,11 +150,12 @@ def settings_for(name=None):
     config.py's constants with the profile's values over them, and its folders."""
     import config
     name = config.best_profile if name == "best" else (name or config.profile)
-    if name not in config.profiles:
-        raise UserError(f"unknown profile {name!r}; choose one of {', '.join(profile_names())}")
+    profiles = all_profiles()
+    if name not in profiles:
+        raise UserError(f"unknown profile {name!r}; {UNKNOWN_PROFILE_HINT}")
     names = [f.name for f in dataclasses.fields(Settings) if f.name not in _DERIVED]
     values = {k: getattr(config, k) for k in names}
-    for key, value in config.profiles[name].items():
+    for key, value in profiles[name].items():
         if key not in values:
             raise UserError(f"profile {name!r} sets {key!r}, which config.py does not have")
         values[key] = value
@@ -174,4 +183,4 @@ def settings_for(name=None):
 def profiles_of_family(family):
     """The names of the profiles whose models are of this family."""
     import config
-    return [name for name, values in config.profiles.items() if values.get("family", config.family) == family]
+    return [name for name, values in all_profiles().items() if values.get("family", config.family) == family]

@@ -117,13 +117,14 @@ def test_user_images_are_classified_and_non_digits_are_rejected(mnist, real_env,
     by_name = {os.path.basename(r["image"]): r for r in res["images"]}
     for name in ("noise.png", "black.png", "white.png"):
         assert by_name[name]["verdict"] == "no digit", by_name[name]
+        assert by_name[name]["digit"] is None and by_name[name]["nearest"] in range(10)   # no digit to misread
     held = [r for r in res["images"] if "held_out.npz" in r["image"]]
     assert len(held) == 100 and sum(r["verdict"] == "no digit" for r in held) <= 3
     assert "accuracy" not in res                                         # not every image has a label
     models = util.load_models(util.settings_for())
     loglik = util.mixture_log_likelihoods(models, mnist["x_test"][:10], util.latents(0), util.settings_for())
     expected = util.classify(loglik, util.log_priors(mnist["y_train"]))
-    assert [by_name[f"test_{i}.png"]["digit"] for i in range(10)] == expected.tolist()
+    assert [by_name[f"test_{i}.png"]["nearest"] for i in range(10)] == expected.tolist()
     assert Image.open(tmp_path / "seen.png").size == (10 * 112, 12 * 56)  # 113 images, 10 pairs a row: 12 rows
     labelled = classify("--images", str(folder / "held_out.npz"), "--confusion_output=none", env=real_env)
     assert "Classification accuracy on a test set: 0.9" in labelled.stdout

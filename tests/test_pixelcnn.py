@@ -133,6 +133,7 @@ def test_a_saved_model_round_trips(tmp_path, first):
     path = str(tmp_path / "model_4.keras")
     util.save_model(path, weights, s, dict(digit=4))
     assert modelfiles.read_weights(path, util.PixelCNNFamily) is not None      # read without Keras
+    assert util.read_meta(path)["format"] == "pixelbayes-pixelcnn/3"           # its family's name, not gru's
     loaded = util.load_net(path, digit=4)
     assert isinstance(loaded, util.NumpyPixelCNN) and loaded.settings == s.model()
     assert all(np.array_equal(a, b) for a, b in zip(loaded.weights, weights))
