@@ -14,7 +14,6 @@
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import time
 
@@ -24,18 +23,10 @@ import numpy as np  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from pixelbayes import training  # noqa: E402
+from pixelbayes.evaluation import best_of, run_process  # noqa: E402
 import util  # noqa: E402
 
 S = util.settings_for()      # the default profile's settings: the shipped models' recipe
-
-
-def best_of(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def sgemm_gflops():
@@ -125,28 +116,6 @@ def training_rates(per_digit, batch_size=32, rounds=3):
             if r:                                            # round 0 builds the graphs
                 best[name] = max(best.get(name, 0), n / (time.perf_counter() - t))
     return best
-
-
-def run_process(args):
-    """Wall time and peak resident memory of a whole command."""
-    t = time.perf_counter()
-    # the command's own high-water mark (VmHWM); getrusage's maxrss would include this
-    # big benchmark process, which Linux carries across the child's fork and exec
-    code = ("import atexit, resource, runpy, sys\n"
-            "def peak_kb():\n"
-            "    try:\n"
-            "        return [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-            "    except (OSError, IndexError):\n"
-            "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "atexit.register(lambda: print('PEAK_KB', peak_kb(), file=sys.stderr))\n"
-            "sys.argv = sys.argv[1:]\n"
-            "runpy.run_path(sys.argv[0], run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - t
-    peak = [int(l.split()[1]) for l in proc.stderr.splitlines() if l.startswith("PEAK_KB")]
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr}")
-    return wall, (peak[0] / 1024 if peak else float("nan")), proc.stdout
 
 
 def bench_sampling(report, models, nets, quick):

@@ -21,30 +21,8 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-from pixelbayes import training  # noqa: E402
 import util  # noqa: E402
-from bench import best_of, run_process  # noqa: E402
-
-
-def training_rates(settings, per_digit, batch_size=32, rounds=2):
-    """Training images/s of each settings' side-by-side graph of ten models, alternating."""
-    keras = util.get_keras()
-    y = np.stack([lv.reshape(len(lv), -1) for lv in per_digit], 1).astype(np.int32)
-    graphs = []
-    for s in settings:
-        model = training.build_group_model(s, len(per_digit))
-        model.compile(keras.optimizers.Adam(1e-3, clipnorm=1.0),
-                      lambda t, logits: keras.ops.sum(training.pixel_nats(logits, t), axis=1))
-        graphs.append(model)
-    best = [0.0] * len(settings)
-    for r in range(rounds + 1):
-        for i, model in enumerate(graphs):
-            t = time.perf_counter()
-            model.fit(y, y, batch_size=batch_size, epochs=1, verbose=0)
-            if r:                                            # round 0 builds the graphs
-                best[i] = max(best[i], y.shape[0] * y.shape[1] / (time.perf_counter() - t))
-    return best
+from pixelbayes.evaluation import best_of, run_process, training_rates  # noqa: E402
 
 
 def main():

@@ -12,9 +12,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 import util  # noqa: E402
-from families import training_rates  # noqa: E402
+from pixelbayes.evaluation import training_rates  # noqa: E402
 from pixelbayes.families import pixelcnn  # noqa: E402
 
 

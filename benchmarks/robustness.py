@@ -20,17 +20,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import util  # noqa: E402
-from pixelbayes.preprocess import rotate_images, shift_images  # noqa: E402
-
-
-def zoom(images, factor):
-    """Scale each image about its centre by factor (28x28 kept; bilinear)."""
-    from scipy import ndimage
-    centre = (np.array(images.shape[1:]) - 1) / 2
-    matrix = np.diag([1, 1 / factor, 1 / factor])
-    offset = np.concatenate([[0], centre - centre / factor])
-    out = ndimage.affine_transform(images.astype(np.float32), matrix, offset, order=1, mode="constant")
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+from pixelbayes.evaluation import train_cnn  # noqa: E402
+from pixelbayes.preprocess import restroke, rotate_images, scale_images, shift_images  # noqa: E402
 
 
 def shifted(images, pixels, rng):
@@ -49,12 +40,6 @@ def rotated(images, degrees, rng):
     for s in (-1, 1):
         out[sign == s] = rotate_images(images[sign == s], s * degrees)
     return out
-
-
-def grey_morphology(images, op, size):
-    from scipy import ndimage
-    fn = ndimage.grey_dilation if op == "dilate" else ndimage.grey_erosion
-    return fn(images, size=(1, size, size))
 
 
 def noisy(images, rng, sigma=64):
@@ -87,28 +72,14 @@ CHANGES = {
     "shift3": lambda x, rng: shifted(x, 3, rng),
     "rotate10": lambda x, rng: rotated(x, 10, rng),
     "rotate20": lambda x, rng: rotated(x, 20, rng),
-    "scale0.8": lambda x, rng: zoom(x, 0.8),
-    "scale1.2": lambda x, rng: zoom(x, 1.2),
-    "thicker": lambda x, rng: grey_morphology(x, "dilate", 3),
-    "thinner": lambda x, rng: grey_morphology(x, "erode", 2),
+    "scale0.8": lambda x, rng: scale_images(x, 0.8),
+    "scale1.2": lambda x, rng: scale_images(x, 1.2),
+    "thicker": lambda x, rng: restroke(x, 1, size=3),
+    "thinner": lambda x, rng: restroke(x, -1),
     "noise": lambda x, rng: noisy(x, rng),
     "blur": lambda x, rng: blurred(x),
     "bar": lambda x, rng: occluded(x, rng),
 }
-
-
-def train_cnn(data, epochs=3, seed=0):
-    """A small CNN on the 28x28 training images: two 3x3 convolutions with pooling, a
-    dense layer of 128, softmax; Adam, batch 128."""
-    keras = util.get_keras()
-    keras.utils.set_random_seed(seed)
-    L = keras.layers
-    model = keras.Sequential([keras.Input((28, 28, 1)), L.Rescaling(1 / 255), L.Conv2D(32, 3, activation="relu"),
-                              L.MaxPooling2D(), L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(),
-                              L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")])
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(data["x_train"][..., None], data["y_train"], batch_size=128, epochs=epochs, verbose=0)
-    return lambda x: model.predict(x[..., None], batch_size=1000, verbose=0).argmax(1)
 
 
 def generative(profile, data):
@@ -133,7 +104,8 @@ def main():
     classifiers = {name: generative(name, data) for name in names}
     if args.cnn:
         start = time.time()
-        classifiers["CNN"] = train_cnn(data)
+        cnn = train_cnn(data["x_train"], data["y_train"])
+        classifiers["CNN"] = lambda images: cnn(images).argmax(1)
         print(f"CNN trained in {time.time() - start:.0f} s", flush=True)
     print(f"{'change':<10}" + "".join(f"{name:>12}" for name in classifiers) + f"   ({len(y)} test images)", flush=True)
     for change in args.changes.split(","):

@@ -159,10 +159,10 @@ def deskew_images(images):
     return _in_dtype_of(out.astype(np.float32), images)
 
 
-def restroke(images, stroke):
-    """Strokes made thicker (stroke 1: a 2x2 grey dilation) or thinner (-1: a 2x2 grey erosion)."""
+def restroke(images, stroke, size=2):
+    """Strokes made thicker (stroke 1: a size x size grey dilation) or thinner (-1: a grey erosion)."""
     from scipy import ndimage
-    return (ndimage.grey_dilation if stroke > 0 else ndimage.grey_erosion)(images, size=(1, 2, 2))
+    return (ndimage.grey_dilation if stroke > 0 else ndimage.grey_erosion)(images, size=(1, size, size))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -136,14 +136,14 @@ def a_small_margin(scores):
     return widest_gap_middle(g[:max(len(g) // 10, 3)])
 
 
-def test_the_cascade_over_three_profiles_answers_as_benchmarks_cascade_predicts(tiny_models):
-    """benchmarks/cascade.py picks a mixture's margins (and the order of its sets) from each
+def test_the_cascade_over_three_profiles_answers_as_experiments_cascade_predicts(tiny_models):
+    """experiments/cascade.py picks a mixture's margins (and the order of its sets) from each
     set's exact terms by simulating the cascade; with three sets (the first alone, then the
     other two for the digits still in contention) and margins that leave digits out at each
     step, classification's cascade gives the scores (the exact mixture, the first set's
     mixture, or the lower bound of the image as it is, digit by digit) and so the answers that
     the simulation predicts."""
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
     import cascade
     rows = [util.load_net(util.model_path(tiny_models, d), d) for d in range(10)]
     models = [[net] + [util.NumpyGRU(net.weights, dataclasses.replace(net.settings, scan=scan))

@@ -1,9 +1,11 @@
 """The package's shape: util.py is a short front door, modules and functions are small,
 there is no import cycle, a family imports no training or reporting, importing does no
-work, and the README's Layout section names every module."""
+work, the README's Layout section names every module, no benchmark imports another script,
+and every relative link of the README and docs/ resolves."""
 import ast
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -80,3 +82,43 @@ def test_the_readme_layout_names_every_module():
         rel = os.path.relpath(path, ROOT).replace(os.sep, "/")
         shown = os.path.dirname(rel) + "/" if rel.startswith("pixelbayes/families/") else rel
         assert f"`{shown}`" in layout or os.path.basename(rel) in layout, rel
+
+
+def test_no_benchmark_or_experiment_imports_another_script():
+    """Benchmarks and experiments share code through the package (pixelbayes.evaluation),
+    never by importing each other or the three scripts."""
+    scripts = {os.path.basename(p)[:-3] for folder in ("benchmarks", "experiments", "")
+               for p in glob.glob(os.path.join(ROOT, folder, "*.py"))} - {"util", "config"}
+    for path in glob.glob(os.path.join(ROOT, "benchmarks", "*.py")) + glob.glob(os.path.join(ROOT, "experiments", "*.py")):
+        for node in ast.walk(ast.parse(open(path).read())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            assert not {n.split(".")[0] for n in names} & scripts, (path, names)
+
+
+def anchor(heading):
+    """The #anchor a Markdown renderer gives a heading: lower case, punctuation dropped, spaces as dashes."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_relative_link_of_the_readme_and_docs_resolves():
+    """Each link to a file of the repository names one that exists, and each #anchor a
+    heading of the page it points to."""
+    pages = [os.path.join(ROOT, "README.md")] + glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True) \
+        + glob.glob(os.path.join(ROOT, "experiments", "*.md"))
+    assert len(pages) > 3
+    checked = 0
+    for page in pages:
+        text = re.sub(r"```.*?```", "", open(page).read(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue                                    # a web address
+            path, _, frag = target.partition("#")
+            full = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+            assert os.path.exists(full), (page, target)
+            if frag:
+                headings = re.findall(r"^#+ (.*)$", re.sub(r"```.*?```", "", open(full).read(), flags=re.S), re.M)
+                assert frag in {anchor(h) for h in headings}, (page, target)
+            checked += 1
+    assert checked > 20

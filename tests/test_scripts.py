@@ -225,9 +225,9 @@ def test_a_folder_that_mixes_families_is_refused_in_one_line(script_env, tiny_mo
 
 
 def test_selection_keeps_each_transform_of_a_set_apart(tiny_models, tmp_path, capsys):
-    """benchmarks/selection.py's cache: a file per set, split and transform (a rotated shift is
+    """experiments/selection.py's cache: a file per set, split and transform (a rotated shift is
     not its unrotated twin), and what it reads back is what it computed."""
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    sys.path.insert(0, os.path.join(ROOT, "experiments"))
     import selection
     import util
     from conftest import synthetic_mnist
