@@ -31,7 +31,7 @@ def build_parser(s):
                         "digits reach (half on each of two scores); 0: never (default 0.01)")
     p.add_argument("--save_preprocessed", metavar="FILE.png", help="with --images: a grid of the images as the models see them")
     util.add_bool_flag(p, "--uniform_priors", False, "equal priors p(k) = 1/10 (the tutorial's variant) instead of the training shares")
-    util.add_latent_flags(p, s)
+    util.add_classifier_flags(p, s)
     p.add_argument("--engine", dest="classify_engine", choices=util.ENGINES, default=s.classify_engine,
                    help=f"numpy (CPU), keras (the backend's compiled graph: GPU) or auto: keras where an NVIDIA GPU is (default {s.classify_engine})")
     util.add_bool_flag(p, "--exact", False, f"the whole mixture for every digit, not only those within {s.cascade_margin:g} nats of the best unshifted")
@@ -46,10 +46,10 @@ def build_parser(s):
 
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
-    s = dataclasses.replace(s, **{k: getattr(args, k) for k in util.LATENT_FLAGS}, classify_engine=args.classify_engine,
+    s = dataclasses.replace(s, **{k: getattr(args, k) for k in util.CLASSIFIER_FLAGS}, classify_engine=args.classify_engine,
                             models_dir=util.models_dir_flag(s, args.models_dir),
                             cascade_margin=0.0 if args.exact else s.cascade_margin)
-    util.print_settings(s, args, ["models_dir", "mix", "ensemble", *util.LATENT_FLAGS, "cascade_margin", "cascade_sets_margin",
+    util.print_settings(s, args, ["models_dir", "mix", "ensemble", *util.CLASSIFIER_FLAGS, "cascade_margin", "cascade_sets_margin",
                                   "classify_engine", "classify_chunk", "classify_workers"],
                         skip=("num_images",) if args.images else ("images", "reject", "save_preprocessed"))
     start, data, res = time.time(), util.load_mnist(), {}
@@ -66,15 +66,16 @@ def main(argv=None):
     res.update(num_images=len(images), model_seconds=round(time.time() - compute, 2),
                priors="uniform" if args.uniform_priors else "training")
     if args.images:
-        plain, net = (lambda x: util.classifier_inputs(x, models, util.latents(0))[0]), models[0][0]
+        plain, net = (lambda x: util.classifier_inputs(util.model_view(x, s), models, util.latents(0))[0]), models[0][0]
         ref = util.novelty_reference(s, models, latents, data, lambda x: util.mixture_log_likelihoods(
             models, x, latents, s), plain)
         res["no_digit_below"] = limits = util.thresholds(ref, args.reject)
         levels = plain(images)
-        values = util.novelty_scores(loglik, util.log_priors(data["y_train"]), levels)
-        res["images"] = util.verdicts(names, loglik, priors, values, limits, net.seq_len)
+        values = util.novelty_scores(loglik, util.log_priors(data["y_train"]), levels, ref["floors"])
+        low = util.judged(values, limits, util.has_ink(images))
+        res["images"] = util.verdicts(names, loglik, priors, values, low, net.seq_len)
         if args.save_preprocessed:
-            res["preprocessed_png"] = util.save_png(util.preprocessed_grid(images, levels, net.levels - 1),
+            res["preprocessed_png"] = util.save_png(util.preprocessed_grid(util.model_view(images, s), levels, net.levels - 1),
                                                     args.save_preprocessed)
     if labels is not None:
         pred = util.classify(loglik, priors)

@@ -96,6 +96,14 @@ cascade_sets_margin = 0.0           # with a mixture of profiles (mix): 0 runs e
                                     # alone through it, and the others' (every transform) only for
                                     # the digits whose first-profile mixture (plus log p(k)) lies
                                     # within this many nats of the best
+canonical_form = False              # each 28x28 image first put in the canonical form
+                                    # (pixelbayes/canonical.py): ink, brighter or darker than its
+                                    # paper, as light ink on black paper, specks removed; the same
+                                    # for MNIST's arrays, a user's arrays and a user's files
+outlier_share = 0.0                 # each pixel's p(level | pixels before) mixed with this uniform
+                                    # share: log((1 - s) p + s / levels), so that no pixel costs a
+                                    # digit more than log(levels / s) nats (a robust likelihood);
+                                    # 0: the model's own
 test_shifts = 0                     # p(x | k) is the equal mixture over the (2s+1)^2 shifts of
                                     # the 28x28 image by up to s pixels (the shift is a latent
                                     # variable: still a generative model); 0: the image as it is

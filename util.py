@@ -12,7 +12,7 @@ The pipeline, module by module (each is documented in pixelbayes/__init__.py):
 Importing it does no work: keras and scikit-image load inside the functions that need them.
 """
 from pixelbayes import backend as _backend
-from pixelbayes.cli import (LATENT_FLAGS, add_bool_flag, add_latent_flags, angles, devices_arg, digit_arg,  # noqa: F401
+from pixelbayes.cli import (CLASSIFIER_FLAGS, add_bool_flag, add_classifier_flags, angles, devices_arg, digit_arg,  # noqa: F401
                             fraction, models_dir_flag, non_negative_float, output_path, parse_flags, positive_float, positive_int,
                             print_settings, run_main, scales_arg, shift_radius, str2bool, strokes_arg, without_profile)
 from pixelbayes.data import load_mnist  # noqa: F401
@@ -22,10 +22,11 @@ from pixelbayes.families import FAMILIES, GRUFamily, NumpyGRU, NumpyPixelCNN, Pi
 from pixelbayes.files import make_folder  # noqa: F401
 from pixelbayes.images import read_images  # noqa: F401
 from pixelbayes.inference import (classifier_inputs, classify, confusion_matrix,  # noqa: F401
-                                  digit_log_likelihoods, in_contention, log_priors, mixture_log_likelihoods, posteriors,
-                                  progress_iter, sample)
+                                  digit_log_likelihoods, in_contention, log_priors, mixture_log_likelihoods, model_view,
+                                  posteriors, progress_iter, sample)
 from pixelbayes.modelfiles import load_models, load_net, model_path, read_meta, save_model, starting_point  # noqa: F401
-from pixelbayes.novelty import log_evidence, thresholds, verdicts  # noqa: F401
+from pixelbayes.canonical import canonical, has_ink  # noqa: F401
+from pixelbayes.novelty import judged, log_evidence, thresholds, verdicts  # noqa: F401
 from pixelbayes.novelty import reference as novelty_reference, scores as novelty_scores  # noqa: F401
 from pixelbayes.numerics import bits_per_pixel, log_mean_exp, log_softmax  # noqa: F401
 from pixelbayes.preprocess import (Transform, deskew_images, identity_index, latents, preprocess,  # noqa: F401

@@ -91,7 +91,7 @@ def main():
     s = util.settings_for(args.profile)
     models, latents = util.load_models(s), s.test_latents()
     priors = util.log_priors(data["y_train"])
-    plain = lambda x: util.classifier_inputs(x, models, util.latents(0))[0]  # noqa: E731
+    plain = lambda x: util.classifier_inputs(util.model_view(x, s), models, util.latents(0))[0]  # noqa: E731
     ref = novelty.reference(s, models, latents, data, lambda x: util.mixture_log_likelihoods(models, x, latents, s),
                             plain)
     limits = novelty.thresholds(ref, args.reject)
@@ -99,15 +99,13 @@ def main():
 
     def scored(x):
         loglik = util.mixture_log_likelihoods(models, x, latents, s)
-        values = novelty.scores(loglik, priors, plain(x))
+        values = novelty.scores(loglik, priors, plain(x), ref["floors"])
         values["independent"] = independent_pixels_ratio(loglik, priors, plain(x), train_levels)
-        rejected = np.zeros(len(x), bool)
-        for k, limit in limits.items():
-            rejected |= values[k] < limit
-        return values, rejected
+        return values, np.array([bool(low) for low in novelty.judged(values, limits, util.has_ink(x))])
     digits, rejected = scored(data["x_test"])
-    print(f"profile {s.profile}, --reject={args.reject}: no digit below log p(x) {limits['log_px']:.1f} or "
-          f"log p(x)/p_zlib(x) {limits['log_ratio']:.1f}")
+    print(f"profile {s.profile}, --reject={args.reject}: no digit without ink, or below each nearest digit's "
+          f"log p(x) ({min(limits['log_px']):.1f} to {max(limits['log_px']):.1f}) or log p(x) - log p_zlib(x) "
+          f"({min(limits['log_ratio']):.1f} to {max(limits['log_ratio']):.1f})")
     print(f"{'images':<36}{'n':>6}{'no digit':>10}{'AUROC log p(x)':>16}{'AUROC zlib ratio':>18}"
           f"{'AUROC pixels ratio':>20}")
     print(f"{'test digits':<36}{len(rejected):>6}{rejected.mean():>10.4f}")

@@ -105,11 +105,18 @@ def strokes_arg(text):
     return tuple(sorted({int(w) for w in words}))
 
 
-LATENT_FLAGS = ("test_shifts", "test_rotations", "test_strokes", "test_scales")     # flag = field name
+CLASSIFIER_FLAGS = ("test_shifts", "test_rotations", "test_strokes", "test_scales", "canonical_form",
+                    "outlier_share")     # flag = field name
 
 
-def add_latent_flags(p, s):
-    """The flags of the classifier's mixture over latent transforms (Settings.test_latents)."""
+def outlier_share_arg(text):
+    """argparse type for --outlier_share: a number in [0, 1)."""
+    return _number(text, float, lambda v: 0 <= v < 1, "a share from 0 to below 1")
+
+
+def add_classifier_flags(p, s):
+    """The flags of how the classifier reads an image: the mixture over latent transforms
+    (Settings.test_latents), the canonical form and the outlier share."""
     p.add_argument("--test_shifts", type=shift_radius, default=s.test_shifts,
                    help=f"p(x | k) as the equal mixture over the shifts of the 28x28 image by up to this many pixels (default {s.test_shifts})")
     p.add_argument("--test_rotations", type=angles, default=s.test_rotations,
@@ -120,6 +127,11 @@ def add_latent_flags(p, s):
     p.add_argument("--test_scales", type=scales_arg, default=s.test_scales,
                    help="scale factors (besides 1, e.g. 0.9,1.1; 'none') in that mixture, each with every shift "
                         f"and rotation (default {','.join(map(str, s.test_scales)) or 'none'})")
+    add_bool_flag(p, "--canonical_form", s.canonical_form, "each image first in the canonical form: ink, brighter or "
+                  "darker than its paper, as light ink on black, specks removed")
+    p.add_argument("--outlier_share", type=outlier_share_arg, default=s.outlier_share,
+                   help="each pixel's distribution mixed with this uniform share, so that no pixel costs a digit more "
+                        f"than log(levels / share) nats (default {s.outlier_share:g}; 0: the model's own)")
 
 
 def profile_arg(text):

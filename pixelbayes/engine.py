@@ -7,6 +7,8 @@ there.
 
 Engines: "numpy" (the nets, on the host), "keras" (this), "auto": keras where an NVIDIA
 GPU is present (a device node, looked up without importing any backend), else numpy."""
+import math
+
 import numpy as np
 
 from . import backend
@@ -23,9 +25,10 @@ def resolve(engine):
     return "keras" if backend.nvidia_gpu() else "numpy"
 
 
-def likelihood_model(nets):
+def likelihood_model(nets, outliers=0.0):
     """A Keras model: pixels (batch, steps) int32 -> log p(image) under each net (batch,
-    len(nets)), the nets (one family, one shape) side by side in their family's graph."""
+    len(nets)), the nets (one family, one shape) side by side in their family's graph; each
+    pixel's distribution mixed with a uniform share `outliers` (numerics.with_outliers)."""
     keras = get_keras()
     s, family = nets[0].settings, FAMILIES[nets[0].settings.family]
     stacked = [np.stack([np.asarray(net.weights[i], np.float32) for net in nets]) for i in range(len(nets[0].weights))]
@@ -41,26 +44,28 @@ def likelihood_model(nets):
             ops = keras.ops
             x = ops.repeat(ops.expand_dims(pixels, 1), len(nets), axis=1)            # (B, G, T)
             logp = ops.log_softmax(family.forward(ops, [v.value for v in self.stack], x, s), axis=-1)
-            picked = ops.take_along_axis(logp, ops.expand_dims(x, -1), axis=-1)
-            return ops.sum(ops.squeeze(picked, -1), axis=-1)                             # (B, G)
+            picked = ops.squeeze(ops.take_along_axis(logp, ops.expand_dims(x, -1), axis=-1), -1)
+            if outliers:
+                picked = ops.logaddexp(picked + math.log1p(-outliers), math.log(outliers / s.levels))
+            return ops.sum(picked, axis=-1)                                               # (B, G)
 
     inputs = keras.Input((s.seq_len,), dtype="int32")
     return keras.Model(inputs, Likelihoods(name="likelihoods")(inputs))
 
 
-def log_likelihoods(nets, levels, batch_size=512):
+def log_likelihoods(nets, levels, batch_size=512, outliers=0.0):
     """log p(x) in nats of each image of levels (n, size, size) under each net: (n, len(nets)),
-    the nets of one family, shape and scan."""
+    the nets of one family, shape and scan (outliers: likelihood_model's)."""
     if len({net.settings.scan for net in nets}) > 1:
         raise ValueError("nets that read in different orders take separate calls (mixture_log_likelihoods groups them)")
     flat = nets[0].reading(levels).reshape(len(levels), -1).astype(np.int32)
     if len(flat) == 0:
         return np.zeros((0, len(nets)))
-    model = likelihood_model(nets)
+    model = likelihood_model(nets, outliers)
     return np.asarray(model.predict(flat, batch_size=batch_size, verbose=0), np.float64)
 
 
-def mixture_log_likelihoods(models, copies, batch_size=512):
+def mixture_log_likelihoods(models, copies, batch_size=512, outliers=0.0):
     """As inference.mixture_log_likelihoods, through Keras: models[d] the nets of digit d,
     copies (transforms, n, size, size) -> log p(x | d) (n, digits), each digit the equal
     mixture over its nets and the copies. Nets of one family and shape share one graph."""
@@ -72,7 +77,7 @@ def mixture_log_likelihoods(models, copies, batch_size=512):
     flat = copies.reshape(-1, *copies.shape[2:])
     terms = [None] * len(nets)                                   # each (transforms, n)
     for members in groups.values():
-        out = log_likelihoods([nets[i][1] for i in members], flat, batch_size)
+        out = log_likelihoods([nets[i][1] for i in members], flat, batch_size, outliers)
         for j, i in enumerate(members):
             terms[i] = out[:, j].reshape(copies.shape[:2])
     per_digit = [np.concatenate([terms[i] for i, (d, _) in enumerate(nets) if d == digit]) for digit in range(len(models))]

@@ -1,7 +1,7 @@
 """A user's own images, put in MNIST's form the way MNIST itself was made: grey, alpha
-composited on the background, the background made black (dark ink on light paper is
-inverted), cropped to the ink, scaled to fit a 20x20 box keeping the aspect ratio
-(anti-aliased), and placed in 28x28 by the centre of mass.
+composited on the background, the ink (what differs from the paper, brighter or darker)
+as light ink on black, cropped to the ink, scaled to fit a 20x20 box keeping the aspect
+ratio (anti-aliased), and placed in 28x28 by the centre of mass (canonical.py).
 
 Sources: image files (whatever Pillow reads), folders of them, glob patterns, .npz arrays
 (x of shape (n, 28, 28) uint8, optionally y) and IDX files (images, and labels when an
@@ -16,8 +16,8 @@ import numpy as np
 from .errors import UserError, one_line
 
 MAX_SIDE = 1024          # larger images are reduced to this before anything else
-BOX, SIZE = 20, 28       # MNIST: the digit fits a 20x20 box, centred by mass in 28x28
-INK = 0.1                # share of the full ink intensity below which a pixel is paper
+SIZE = 28                # MNIST's images are 28x28
+INK = 0.1                # share of the strongest ink below which a file's pixel is paper
 ARRAY_ENDINGS = (".npz", "-ubyte", ".idx", "-ubyte.gz", ".idx.gz")
 
 
@@ -82,31 +82,13 @@ def open_image(path):
 
 
 def mnist_form(levels):
-    """Grey levels (n, m), any size, -> the 28x28 uint8 image MNIST would have made."""
-    from skimage.transform import resize
-    a = np.asarray(levels, np.float64)
-    edge = max(1, min(a.shape) // 20)
-    border = np.concatenate([a[:edge].ravel(), a[-edge:].ravel(), a[:, :edge].ravel(), a[:, -edge:].ravel()])
-    paper = np.median(border)
-    if paper > 127.5:                                   # dark ink on light paper
-        a, paper = 255.0 - a, 255.0 - paper
-    ink = np.clip(a - paper, 0, None)
-    top = np.percentile(ink, 99.5) if ink.max() > 0 else 0.0
-    out = np.zeros((SIZE, SIZE), np.uint8)
-    if top < 16:                                        # no ink at all: a blank image
-        return out
-    ink = np.clip(ink / top, 0, 1)
-    ink[ink < INK] = 0
-    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    scale = BOX / max(crop.shape)
-    shape = tuple(max(1, int(round(n * scale))) for n in crop.shape)
-    small = np.clip(resize(crop, shape, anti_aliasing=scale < 1), 0, 1)
-    mass = small.sum()
-    centre = [(small.sum(1 - ax) * np.arange(n)).sum() / mass for ax, n in enumerate(shape)]
-    top_left = [int(np.clip(round(SIZE / 2 - c), 0, SIZE - n)) for c, n in zip(centre, shape)]   # MNIST: mass at 14
-    out[top_left[0]:top_left[0] + shape[0], top_left[1]:top_left[1] + shape[1]] = np.round(small * 255)
-    return out
+    """Grey levels (n, m), any size, paper and pen -> the 28x28 uint8 image MNIST would have
+    made: the ink (canonical.ink_levels: what differs from the paper, brighter or darker)
+    in MNIST's frame (canonical.frame)."""
+    from .canonical import frame, ink_levels
+    level = ink_levels(np.asarray(levels, np.float64)[None])[0]
+    level[level < INK] = 0                              # a file's faint ringing (JPEG) is not ink
+    return np.round(frame(level, always=True) * 255).astype(np.uint8)
 
 
 def read_idx(path):

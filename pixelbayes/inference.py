@@ -40,6 +40,15 @@ def sample(members, n, rng, temperature=1.0):
 # Classification
 # =============================================================================
 
+def model_view(images, settings):
+    """The 28x28 images as the classifier reads them: in the canonical form
+    (canonical.canonical) where settings.canonical_form says so, else as they are."""
+    if not settings.canonical_form:
+        return np.asarray(images)
+    from .canonical import canonical
+    return canonical(images)
+
+
 def classifier_inputs(images, models, transforms):
     """The test images as the models read them: levels (copies, n, size, size), a copy
     per latent transform (preprocess.latents), at the models' own size and levels
@@ -48,10 +57,11 @@ def classifier_inputs(images, models, transforms):
     return preprocess_transformed(images, transforms, net.target_size, net.levels - 1, net.settings.deskew)
 
 
-def digit_log_likelihoods(members, copies, chunk=512, workers=1):
+def digit_log_likelihoods(members, copies, chunk=512, workers=1, outliers=0.0):
     """log p(x | digit) in nats for each image: the equal mixture over the digit's nets
-    and over the transformed copies (copies, n, size, size) of each image."""
-    terms = np.stack([net.log_likelihoods(levels, chunk, workers) for net in members for levels in copies])
+    and over the transformed copies (copies, n, size, size) of each image; each pixel's
+    distribution mixed with the uniform share `outliers` (numerics.with_outliers)."""
+    terms = np.stack([net.log_likelihoods(levels, chunk, workers, outliers) for net in members for levels in copies])
     return terms[0] if len(terms) == 1 else log_mean_exp(terms, axis=0)
 
 
@@ -100,8 +110,10 @@ def mixture_log_likelihoods(models, images, transforms, settings, progress=False
     first profile's nets alone take those two steps (settings.cascade_lead), and the other
     profiles' nets run only for the digits whose first-profile mixture (plus log p(k)) lies
     within that margin of the best; every other digit keeps the lower bound of the terms
-    computed (their sum over the count of all terms)."""
-    copies = classifier_inputs(images, models, transforms)
+    computed (their sum over the count of all terms). The images are first put in the
+    canonical form where settings.canonical_form says so (model_view), and each pixel's
+    distribution mixed with settings.outlier_share (numerics.with_outliers)."""
+    copies = classifier_inputs(model_view(images, settings), models, transforms)
     run = _mixtures(settings)
     if len(transforms) == 1 or not settings.cascade_margin:
         return run(models, copies, progress)
@@ -139,9 +151,11 @@ def _mixtures(settings):
     """The engine's function (models, copies, progress) -> (n, len(models)), each digit's
     equal mixture over its nets and the copies (transforms, n, size, size)."""
     if engine.resolve(settings.classify_engine) == "keras":
-        return lambda models, copies, progress: engine.mixture_log_likelihoods(models, copies, settings.classify_batch)
+        return lambda models, copies, progress: engine.mixture_log_likelihoods(models, copies, settings.classify_batch,
+                                                                               settings.outlier_share)
     return lambda models, copies, progress: np.stack(
-        [digit_log_likelihoods(members, copies, settings.classify_chunk, settings.classify_workers)
+        [digit_log_likelihoods(members, copies, settings.classify_chunk, settings.classify_workers,
+                               settings.outlier_share)
          for members in progress_iter(models, "models", progress)], 1)
 
 

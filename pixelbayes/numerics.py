@@ -16,6 +16,15 @@ def log_mean_exp(values, axis=0):
     return top + np.log(np.exp(values - np.expand_dims(top, axis)).mean(axis))
 
 
+def with_outliers(logp, share, levels):
+    """log((1 - share) p + share / levels) for log-probabilities logp of a pixel's level: each
+    pixel's distribution mixed with a uniform share, so that no pixel costs more than
+    log(levels / share) nats however unlikely the model finds it (share 0: logp itself)."""
+    if not share:
+        return logp
+    return np.logaddexp(math.log1p(-share) + logp, math.log(share / levels))
+
+
 def bits_per_pixel(nats_per_pixel):
     return nats_per_pixel / math.log(2)
 

@@ -72,6 +72,8 @@ class Settings(_Shape):
     classify_batch: int
     cascade_margin: float
     cascade_sets_margin: float
+    canonical_form: bool
+    outlier_share: float
     test_shifts: int
     test_rotations: tuple
     test_strokes: tuple

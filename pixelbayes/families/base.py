@@ -2,6 +2,7 @@
 that runs a step at a time (sampling) or over whole images (classification)."""
 import numpy as np
 
+from ..numerics import with_outliers
 from ..preprocess import scan_order
 
 
@@ -26,8 +27,9 @@ class PixelNet:
         with back=True from that order to the image."""
         return scan_order(np.asarray(levels), self.settings.scan, back)
 
-    def log_likelihoods(self, levels, chunk=512, workers=1):
-        """log p(image) in nats for each image (n, target_size, target_size)."""
+    def log_likelihoods(self, levels, chunk=512, workers=1, outliers=0.0):
+        """log p(image) in nats for each image (n, target_size, target_size); with outliers > 0
+        each pixel's distribution mixed with that uniform share (numerics.with_outliers)."""
         flat = self.reading(levels).reshape(len(levels), -1).astype(np.intp)
         out = np.zeros(len(flat), np.float64)
         for lo in range(0, len(flat), chunk):
@@ -35,7 +37,8 @@ class PixelNet:
             state, pixels = self.start(len(seq)), None
             for t in range(self.seq_len):
                 state = self.step(state, pixels)
-                out[lo:lo + len(seq)] += self.log_probs(state)[np.arange(len(seq)), seq[:, t]]
+                out[lo:lo + len(seq)] += with_outliers(self.log_probs(state)[np.arange(len(seq)), seq[:, t]],
+                                                       outliers, self.levels)
                 pixels = seq[:, t]
         return out
 

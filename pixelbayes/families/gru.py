@@ -5,7 +5,7 @@ import numpy as np
 
 from ..backend import get_keras
 from ..errors import UserError
-from ..numerics import log_softmax, map_chunks
+from ..numerics import log_softmax, map_chunks, with_outliers
 from .base import PixelNet
 
 
@@ -72,7 +72,7 @@ class NumpyGRU(PixelNet):
         """log p(next level | state), (n, levels)."""
         return log_softmax(h @ self.dense_w + self.dense_b, axis=1)
 
-    def log_likelihoods(self, levels, chunk=512, workers=1):
+    def log_likelihoods(self, levels, chunk=512, workers=1, outliers=0.0):
         """As PixelNet's, faster: chunks on `workers` threads (numpy releases the GIL);
         images that begin alike (most MNIST images start with rows of background) share
         one GRU state until their prefixes part, the same arithmetic done once per
@@ -81,11 +81,11 @@ class NumpyGRU(PixelNet):
         flat = self.reading(levels).reshape(len(levels), -1)
         out = np.zeros(len(flat), np.float64)
         order = np.lexsort(flat.T[::-1]) if len(flat) > 1 else np.arange(len(flat))
-        out[order] = map_chunks(lambda seq: self._chunk_log_likelihoods(seq.astype(np.intp)),
+        out[order] = map_chunks(lambda seq: self._chunk_log_likelihoods(seq.astype(np.intp), outliers),
                                 flat[order], chunk, workers)   # alike images into the same chunks
         return out
 
-    def _chunk_log_likelihoods(self, seq):
+    def _chunk_log_likelihoods(self, seq, outliers=0.0):
         n, steps = seq.shape
         logits = np.empty((steps, n, self.levels), np.float32)
         # while prefixes are shared, h has a row per distinct prefix and `prefix` maps
@@ -107,7 +107,7 @@ class NumpyGRU(PixelNet):
                 np.matmul(h, self.dense_w, out=logits[t])
                 rows = seq[:, t]
         logp = log_softmax((logits + self.dense_b).astype(np.float64), axis=-1)
-        return np.take_along_axis(logp, seq.T[:, :, None], -1)[..., 0].sum(0)
+        return with_outliers(np.take_along_axis(logp, seq.T[:, :, None], -1)[..., 0], outliers, self.levels).sum(0)
 
 
 class GRUFamily:

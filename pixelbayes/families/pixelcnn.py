@@ -12,7 +12,7 @@ from ..backend import get_keras
 # the CPU the grouped form runs 50x slower (benchmarks/grouped.py); both give each model
 # the sums of a model of its own (tests/test_train.py).
 GROUPED = None
-from ..numerics import log_softmax, map_chunks
+from ..numerics import log_softmax, map_chunks, with_outliers
 from .base import PixelNet
 
 
@@ -157,14 +157,16 @@ class NumpyPixelCNN(PixelNet):
     block = 32      # images per pass: their activations stay in a core's cache (this CPU:
                     # 16 s for 10,000 images x 10 models at 32, 27 s at 512)
 
-    def log_likelihoods(self, levels, chunk=512, workers=1):
+    def log_likelihoods(self, levels, chunk=512, workers=1, outliers=0.0):
         """One pass of the network per block of images: every pixel's distribution at once.
-        Chunks of images go to the worker threads; each runs its chunk block by block."""
+        Chunks of images go to the worker threads; each runs its chunk block by block.
+        outliers: as PixelNet's."""
         flat = self.reading(levels).astype(np.intp)
 
         def run_block(seq):
             logp = log_softmax(self.logits(seq).astype(np.float64), axis=-1)
-            return np.take_along_axis(logp, seq[..., None], -1)[..., 0].reshape(len(seq), -1).sum(1)
+            picked = np.take_along_axis(logp, seq[..., None], -1)[..., 0].reshape(len(seq), -1)
+            return with_outliers(picked, outliers, self.levels).sum(1)
         return map_chunks(lambda seq: map_chunks(run_block, seq, self.block, 1), flat, chunk, workers)
 
 
