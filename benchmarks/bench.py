@@ -9,9 +9,12 @@
   sequences, a predict per model, the product of probabilities);
 - training throughput: one model at a time with Keras' GRU layer (the tutorial's) against
   ours, one graph that trains one or all ten digits' models side by side;
+- what the robust settings (the canonical form and an outlier share) cost the default
+  profile's classification, as a ratio;
 - the default commands as whole processes, with their peak memory.
 """
 import argparse
+import dataclasses
 import os
 import resource
 import sys
@@ -146,6 +149,18 @@ def bench_classification(report, models, nets, data, quick):
     report("  speed-up over the tutorial's classify (same images)", f"{t_tut / t_ours_small:.1f}x", "(target >= 5x)")
 
 
+def bench_robust(report, data, quick):
+    """What the robust settings cost: the default profile's classification of the same test
+    images with the canonical form and an outlier share of 0.1, and without (the ratio)."""
+    n = 2000 if quick else 10000
+    models, x = util.load_models(S), data["x_test"][:n]
+    runs = [dataclasses.replace(S, canonical_form=c, outlier_share=o) for c, o in ((False, 0.0), (True, 0.1))]
+    plain, robust = (best_of(lambda s=s: util.mixture_log_likelihoods(models, x, s.test_latents(), s), repeat=2)
+                     for s in runs)
+    report(f"classification, {n} images, robust settings (s)", f"{robust:.2f}", f"(without: {plain:.2f} s)")
+    report("  robust / without", f"{robust / plain:.2f}", "(target <= 1.5)")
+
+
 def bench_training(report, data):
     per_digit = [preprocess(data["x_train"][data["y_train"] == d][:1024]) for d in range(10)]
     rates = training_rates(per_digit)
@@ -186,6 +201,7 @@ def main():
     data = util.load_mnist()
     bench_sampling(report, models, nets, args.quick)
     bench_classification(report, models, nets, data, args.quick)
+    bench_robust(report, data, args.quick)
     if not args.quick:
         bench_training(report, data)
         bench_processes(report, args.models_dir)
