@@ -11,9 +11,10 @@ with no ink at all is `no digit`; so is one below what all but a small share of 
 held-out training digits of its nearest digit reach, on either score. A compressor finds a
 ruled straight 1 simpler than any handwritten one, so the compressor's credit is capped:
 an image simpler than a typical held-out digit of its nearest digit (FLOOR) is judged by
-how well the models explain it, not by how simple it is (a blank image has no ink). The held-out scores of a set of
-models are computed once and cached beside the MNIST cache, keyed by the model files'
-contents, the latent transforms and the robust settings; the test set is never read."""
+how well the models explain it, not by how simple it is (a blank image has no ink). The
+held-out scores of a set of models are computed once and cached beside the MNIST cache,
+keyed by the model files' contents, the latent transforms and the robust settings; the
+test set is never read."""
 import hashlib
 import os
 import sys
