@@ -160,3 +160,19 @@ def test_bad_inputs_are_named_and_skipped(mnist, real_env, tmp_path):
         proc = classify("--images", *args, env=real_env, status=2)
         lines = without_settings(proc.stderr)
         assert len(lines) == 1 and lines[0].startswith("error: no image found in "), lines
+
+
+def test_a_ruled_straight_one_is_a_one_and_a_blank_sheet_no_digit(real_env, tmp_path):
+    """A compressor finds a ruled bar simpler than any handwritten 1, so the zlib ratio
+    alone would call it `no digit`; capped at a typical digit's bits, it passes. A blank
+    sheet has no ink: `no digit`, its nearest digit under its own key."""
+    for width in (6, 12):
+        sheet = np.full((80, 80), 255, np.uint8)
+        sheet[8:72, 40 - width // 2:40 + width // 2] = 0
+        Image.fromarray(sheet).save(tmp_path / f"bar{width}.png")
+    Image.fromarray(np.full((80, 80), 200, np.uint8)).save(tmp_path / "grey_sheet.png")
+    res = json.loads(classify("--images", str(tmp_path), "--json", env=real_env).stdout)
+    by_name = {os.path.basename(r["image"]): r for r in res["images"]}
+    assert [(by_name[f"bar{w}.png"]["verdict"], by_name[f"bar{w}.png"]["digit"]) for w in (6, 12)] == [("digit", 1)] * 2
+    blank = by_name["grey_sheet.png"]
+    assert blank["verdict"] == "no digit" and blank["digit"] is None and "no_ink" in blank["low_scores"]

@@ -173,7 +173,7 @@ def test_every_boolean_flag_takes_true_false_1_0_or_stands_alone():
         assert flags and not [a for a in parser._actions if a.nargs == 0 and not isinstance(a, argparse._HelpAction)]
         for action in flags:
             name, dest = action.option_strings[0], action.dest
-            assert getattr(parser.parse_args([]), dest) is False, name
+            assert getattr(parser.parse_args([]), dest) is action.default and action.default in (True, False), name
             for words, value in (([name], True), ([f"{name}=True"], True), ([f"{name}=1"], True),
                                  ([f"{name}=False"], False), ([f"{name}=0"], False), ([name, "true"], True)):
                 assert getattr(parser.parse_args(words), dest) is value, words
