@@ -110,3 +110,18 @@ def test_the_keras_engine_mixes_in_the_outlier_share_as_the_numpy_nets_do(tiny_m
     levels = np.random.default_rng(0).integers(0, 7, (5, 6, 6))
     numpy_side = np.stack([net.log_likelihoods(levels, outliers=0.05) for net in nets], 1)
     np.testing.assert_allclose(engine.log_likelihoods(nets, levels, outliers=0.05), numpy_side, rtol=2e-5)
+
+
+def test_evening_the_strokes_thickens_a_thin_pen_and_thins_a_thick_one():
+    """canonical(..., strokes=True), the candidate the choice did not keep: a pen much thicker
+    than MNIST's is thinned, usual widths are left alone, and by default nothing is evened."""
+    x = digits()
+    ring = np.zeros((1, 28, 28), np.uint8)
+    r, c = np.mgrid[0:28, 0:28]
+    ring[0][np.abs(np.hypot(r - 14, c - 14) - 8) < 3] = 255            # a pen about 6 pixels wide
+    wide = canonical.stroke_width(ring[0] / 255)
+    evened = canonical.canonical(ring, strokes=True)
+    assert wide > canonical.STROKE[1] and canonical.stroke_width(evened[0] / 255) < wide - 1
+    assert canonical.stroke_width(canonical.canonical(ring)[0] / 255) == wide          # off by default
+    usual = canonical.canonical(x, strokes=True)
+    np.testing.assert_array_equal(usual, canonical.canonical(x))      # usual widths: as they were
