@@ -59,29 +59,22 @@ def main(argv=None):
         if args.num_images > len(data["x_test"]):
             print(f"note: the test set has {len(data['x_test'])} images; classifying them all", file=sys.stderr)
         images, labels = data["x_test"][:args.num_images], data["y_test"][:args.num_images]
-    models, latents = util.load_models(s), s.test_latents()
-    priors = util.log_priors(range(10) if args.uniform_priors else data["y_train"])
+    reader = util.Reader(s, data, args.uniform_priors)
     compute = time.time()
-    loglik = util.mixture_log_likelihoods(models, images, latents, s, not args.quiet and sys.stderr.isatty(), priors)
+    loglik = reader.log_likelihoods(images, not args.quiet and sys.stderr.isatty(), reader.priors)
     res.update(num_images=len(images), model_seconds=round(time.time() - compute, 2),
                priors="uniform" if args.uniform_priors else "training")
     if args.images:
-        plain, net = (lambda x: util.classifier_inputs(util.model_view(x, s), models, util.latents(0))[0]), models[0][0]
-        ref = util.novelty_reference(s, models, latents, data, lambda x: util.mixture_log_likelihoods(
-            models, x, latents, s), plain)
-        res["no_digit_below"] = limits = util.thresholds(ref, args.reject)
-        levels = plain(images)
-        values = util.novelty_scores(loglik, util.log_priors(data["y_train"]), levels, ref["floors"])
-        low = util.judged(values, limits, util.has_ink(images))
-        res["images"] = util.verdicts(names, loglik, priors, values, low, net.seq_len)
+        res["no_digit_below"] = reader.limits(args.reject)
+        res["images"] = reader.verdicts(names, images, loglik, args.reject)
         if args.save_preprocessed:
-            res["preprocessed_png"] = util.save_png(util.preprocessed_grid(util.model_view(images, s), levels, net.levels - 1),
-                                                    args.save_preprocessed)
+            res["preprocessed_png"] = util.save_png(util.preprocessed_grid(reader.view(images), reader.levels(images),
+                                                                           reader.net.levels - 1), args.save_preprocessed)
     if labels is not None:
-        pred = util.classify(loglik, priors)
+        pred = util.classify(loglik, reader.priors)
         res.update(util.classification_report(labels, pred, util.confusion_matrix(labels, pred)))
         if args.nll:
-            res["nll_bits_per_pixel"] = util.nll_table(loglik, labels, models[0][0].seq_len).tolist()
+            res["nll_bits_per_pixel"] = util.nll_table(loglik, labels, reader.net.seq_len).tolist()
         out = util.output_path(args.confusion_output, s.generated_dir, "confusion_matrix.png")
         if out:
             res["confusion_png"] = util.save_confusion_png(res["confusion_matrix"], out)

@@ -8,12 +8,13 @@ The pipeline, module by module (each is documented in pixelbayes/__init__.py):
     modelfiles  -> training     files that carry their settings; side-by-side training
     splits                  the held-out share of each digit
     inference   -> report       sampling, Bayes' rule; grids, pictures, the report
+    reader      -> server       a user's images: posterior and `no digit`; the demo page
 
 Importing it does no work: keras and scikit-image load inside the functions that need them.
 """
 from pixelbayes import backend as _backend
 from pixelbayes.cli import (CLASSIFIER_FLAGS, add_bool_flag, add_classifier_flags, angles, devices_arg, digit_arg,  # noqa: F401
-                            fraction, models_dir_flag, non_negative_float, output_path, parse_flags, positive_float, positive_int,
+                            fraction, models_dir_flag, non_negative_float, output_path, parse_flags, port_number, positive_float, positive_int,
                             print_settings, run_main, scales_arg, shift_radius, str2bool, strokes_arg, without_profile)
 from pixelbayes.data import load_mnist  # noqa: F401
 from pixelbayes.engine import ENGINES  # noqa: F401
@@ -26,8 +27,8 @@ from pixelbayes.inference import (classifier_inputs, classify, confusion_matrix,
                                   posteriors, progress_iter, sample)
 from pixelbayes.modelfiles import load_models, load_net, model_path, read_meta, save_model, starting_point  # noqa: F401
 from pixelbayes.canonical import canonical, has_ink  # noqa: F401
-from pixelbayes.novelty import judged, log_evidence, thresholds, verdicts  # noqa: F401
-from pixelbayes.novelty import reference as novelty_reference, scores as novelty_scores  # noqa: F401
+from pixelbayes.reader import Reader  # noqa: F401
+from pixelbayes.server import Demo, make_server, serve  # noqa: F401
 from pixelbayes.numerics import bits_per_pixel, log_mean_exp, log_softmax  # noqa: F401
 from pixelbayes.preprocess import (Transform, deskew_images, identity_index, latents, preprocess,  # noqa: F401
                                    preprocess_transformed)

@@ -11,6 +11,8 @@
   ours, one graph that trains one or all ten digits' models side by side;
 - what the robust settings (the canonical form and an outlier share) cost the default
   profile's classification, as a ratio;
+- the demo page's answer to one drawing (demo.py: the posterior, the verdict, the views)
+  and to "complete", against the half second a drawing's update may take;
 - the default commands as whole processes, with their peak memory.
 """
 import argparse
@@ -161,6 +163,21 @@ def bench_robust(report, data, quick):
     report("  robust / without", f"{robust / plain:.2f}", "(target <= 1.5)")
 
 
+def bench_demo(report, data):
+    """The demo server's work for one drawing: a test digit as a 280x280 PNG sheet (dark
+    ink on white, as the page sends it), read; then completed from its top 4 rows."""
+    import io
+    from PIL import Image
+    sheet = Image.fromarray(255 - data["x_test"][0]).resize((280, 280), Image.BILINEAR)
+    body = io.BytesIO()
+    sheet.save(body, "PNG")
+    demo = util.Demo(util.Reader(S, data), 0.01)
+    read = best_of(lambda: demo.read(body.getvalue()), repeat=5)
+    done = best_of(lambda: demo.complete(body.getvalue(), 0.4, 4, 3, 0), repeat=3)
+    report("demo: one drawing read (s)", f"{read:.3f}", f"{read / 0.5:.2f} of the half second (target <= 1)")
+    report("demo: complete, 3 digits x 4 (s)", f"{done:.3f}", f"{done / 0.5:.2f} of the half second")
+
+
 def bench_training(report, data):
     per_digit = [preprocess(data["x_train"][data["y_train"] == d][:1024]) for d in range(10)]
     rates = training_rates(per_digit)
@@ -202,6 +219,7 @@ def main():
     bench_sampling(report, models, nets, args.quick)
     bench_classification(report, models, nets, data, args.quick)
     bench_robust(report, data, args.quick)
+    bench_demo(report, data)
     if not args.quick:
         bench_training(report, data)
         bench_processes(report, args.models_dir)

@@ -55,6 +55,11 @@ def fraction(text):
     return _number(text, float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
+def port_number(text):
+    """argparse type for a TCP port: 1..65535, or 0 for any free one."""
+    return _number(text, int, lambda v: 0 <= v <= 65535, "a port 1..65535 (0: any free one)")
+
+
 def digit_arg(text):
     """argparse type for a digit 0..9."""
     if str(text).strip() not in [str(d) for d in range(10)]:

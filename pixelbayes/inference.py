@@ -8,21 +8,27 @@ from .numerics import log_mean_exp
 from .preprocess import identity_index, preprocess_transformed
 
 
-def sample(members, n, rng, temperature=1.0):
+def sample(members, n, rng, temperature=1.0, given=None):
     """Draw n images from one digit's nets: levels (n, target_size, target_size).
 
     One step per pixel for the whole batch, from the start input; every pixel is drawn
     from p(pixel | pixels before it) ** (1 / temperature), renormalised. Several nets
-    are an equal mixture: each image comes from one member drawn at random.
+    are an equal mixture: each image comes from one member drawn at random. given:
+    (levels, known), both (n, size, size): where known is True the pixel is not drawn
+    but fed as it is in levels (a completion of those pixels, in the model's reading order).
     """
     if len(members) > 1:
         member = rng.integers(len(members), size=n)
         size = members[0].target_size
         out = np.zeros((n, size, size), np.uint8)
         for m, net in enumerate(members):
-            out[member == m] = sample([net], int(np.sum(member == m)), rng, temperature)
+            pick = member == m
+            part = None if given is None else tuple(np.asarray(a)[pick] for a in given)
+            out[pick] = sample([net], int(np.sum(pick)), rng, temperature, part)
         return out
     net = members[0]
+    if given is not None:
+        fixed, known = (net.reading(np.asarray(a)).reshape(n, -1) for a in given)
     state, pixels = net.start(n), None
     out = np.zeros((n, net.seq_len), np.uint8)
     for t in range(net.seq_len):
@@ -32,6 +38,8 @@ def sample(members, n, rng, temperature=1.0):
         cdf = np.cumsum(p, 1)
         u = rng.random(n) * cdf[:, -1]
         pixels = np.minimum((cdf < u[:, None]).sum(1), net.levels - 1)
+        if given is not None:
+            pixels = np.where(known[:, t], fixed[:, t], pixels)
         out[:, t] = pixels
     return np.ascontiguousarray(net.reading(out.reshape(n, net.target_size, net.target_size), back=True))
 

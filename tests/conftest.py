@@ -4,6 +4,7 @@ Nothing here touches the network or the checkout's trained/ and generated/ folde
 """
 import dataclasses
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -116,3 +117,24 @@ def scripts_environment(mnist_npz, folder):
 @pytest.fixture
 def script_env(fake_mnist_npz, tmp_path):
     return scripts_environment(fake_mnist_npz, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """Real MNIST, through util.load_mnist() (the cache, else the package index)."""
+    return util.load_mnist()
+
+
+@pytest.fixture(scope="session")
+def real_env(mnist, tmp_path_factory):
+    """The scripts' environment: real MNIST from a private copy of the cache (the
+    held-out thresholds are cached beside it), nothing else of the user's."""
+    from pixelbayes.data import mnist_cache_path
+    folder = tmp_path_factory.mktemp("cache")
+    if os.environ.get("MNIST_PATH"):
+        np.savez(folder / "mnist.npz", **mnist)
+    else:
+        shutil.copy(mnist_cache_path(), folder / "mnist.npz")
+    env = dict(os.environ, MNIST_CACHE=str(folder / "mnist.npz"), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("MNIST_PATH", None)
+    return env

@@ -5,38 +5,16 @@ package index); the scripts run with a private copy of the cache."""
 import gzip
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
 
 import util
 from conftest import ROOT, without_settings
 from pixelbayes import images as user_images
 from pixelbayes import novelty
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return util.load_mnist()
-
-
-@pytest.fixture(scope="module")
-def real_env(mnist, tmp_path_factory):
-    """The scripts' environment: real MNIST from a private copy of the cache (the
-    held-out thresholds are cached beside it), nothing else of the user's."""
-    from pixelbayes.data import mnist_cache_path
-    folder = tmp_path_factory.mktemp("cache")
-    if os.environ.get("MNIST_PATH"):
-        np.savez(folder / "mnist.npz", **mnist)
-    else:
-        shutil.copy(mnist_cache_path(), folder / "mnist.npz")
-    env = dict(os.environ, MNIST_CACHE=str(folder / "mnist.npz"), TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("MNIST_PATH", None)
-    return env
 
 
 def classify(*args, env, status=0):

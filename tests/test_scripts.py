@@ -142,6 +142,7 @@ def test_help_documents_every_flag_with_its_default():
         "generate_mnist.py": ["--digit", "--grid_size", "--output_size", "--output", "--seed",
                               "--temperature", "--show", "--profile"],
         "classification.py": ["--num_images", "--json", "--nll", "--profile"],
+        "demo.py": ["--host", "--port", "--reject", "--uniform_priors", "--profile"],
     }
     for script, flags in expected.items():
         out = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"],
@@ -164,10 +165,11 @@ def test_generated_folder_is_created_when_missing(tiny_models, tmp_path, monkeyp
 def test_every_boolean_flag_takes_true_false_1_0_or_stands_alone():
     import argparse
     import classification
+    import demo
     import generate_mnist
     import train_mnist
     import util
-    for module in (train_mnist, generate_mnist, classification):
+    for module in (train_mnist, generate_mnist, classification, demo):
         parser = module.build_parser(util.settings_for())
         flags = [a for a in parser._actions if a.type is util.str2bool]
         assert flags and not [a for a in parser._actions if a.nargs == 0 and not isinstance(a, argparse._HelpAction)]
