@@ -5,9 +5,7 @@ MNIST's arrays, a user's arrays and a user's files (images.mnist_form).
 Ink is what differs from the paper, brighter or darker: the paper's level at each pixel is
 the median of the row around it and then of the column around that (a window nearly the
 image's size), so grey, foggy or stained paper, and paper whose level or polarity changes
-smoothly across the image, are not ink; where the sheet is two papers with an edge between
-them (a shadow, a page's edge), each paper's own level, whichever of the two estimates
-leaves less of the sheet differing from its paper; the ink is the distance from the paper, stretched so that
+across the image, are not ink; the ink is the distance from the paper, stretched so that
 the strongest ink is white, and what stays below a floor is paper. Specks (8-connected
 bits of ink of a few pixels) are removed. Strokes much thinner or thicker than MNIST's are
 brought towards its width, and a digit much smaller, larger or further off centre than
@@ -19,8 +17,6 @@ WINDOW = 27 / 28     # the median windows' length, as a share of the image's sid
 FLOOR = 0.2          # share of the strongest ink below which a pixel is paper
 SPECK = 3            # 8-connected bits of ink of fewer pixels are removed
 BLANK = 32           # an image whose strongest ink is below this many levels is blank
-WIDE = 7             # of 28: a paper is wider than this everywhere, ink narrower (MNIST's strokes: STROKE)
-SIMPLER = 0.8        # edged_paper replaces `paper` where it leaves at most this share of its ink
 CLEAN = 8            # paper of one level (within this many), three quarters of the pixels within
                      # this many of it, is clean paper: its ink is only stretched, not floored
 STROKE = (1.66, 5.44)    # MNIST's stroke widths (ink area over skeleton length, pixels at
@@ -44,33 +40,6 @@ def paper(images, most=64):
     side = max(3, int(round(WINDOW * max(h, w))) | 1)
     rows = ndimage.median_filter(images, size=(1, 1, side), mode="nearest")
     return ndimage.median_filter(rows, size=(1, side, 1), mode="nearest")
-
-
-def edged_paper(image):
-    """One image's (h, w) paper where it may have edges (a shadow, a page's edge, bands): the
-    image without what is narrower than WIDE (of 28) pixels, brighter or darker than around it.
-    A grey opening then a closing removes bright ink first, a closing then an opening dark ink
-    first; where the two disagree (ink closed round paper, as in a 0), each part takes the one
-    whose ink there is thinner (ink is strokes; paper taken for ink is wide). A morphological
-    filter keeps a wide region's straight edges where they are."""
-    from scipy import ndimage
-    side = max(3, int(round(WIDE * max(image.shape) / SIZE)))
-    bright = ndimage.grey_closing(ndimage.grey_opening(image, size=side), size=side)
-    dark = ndimage.grey_opening(ndimage.grey_closing(image, size=side), size=side)
-    parts, count = ndimage.label(np.abs(bright - dark) > BLANK)
-    out = np.where(parts > 0, bright, (bright + dark) / 2)
-    for k in range(1, count + 1):
-        part = parts == k
-        if thickness(part & (np.abs(image - dark) > BLANK)) < thickness(part & (np.abs(image - bright) > BLANK)):
-            out[part] = dark[part]
-    return out
-
-
-def thickness(ink):
-    """How thick the ink (a mask) is: the mean distance of its pixels from the nearest pixel
-    that is not ink (a stroke 3 pixels wide: about 1.3; inf where there is none)."""
-    from scipy import ndimage
-    return ndimage.distance_transform_edt(ink)[ink].mean() if ink.any() else np.inf
 
 
 def remove_specks(mask, smallest):
@@ -140,24 +109,19 @@ def frame(level, always=False):
     return out
 
 
-def ink_levels(images, floor=FLOOR, speck=SPECK, regions=True):
+def ink_levels(images, floor=FLOOR, speck=SPECK):
     """Grey images (n, h, w), any paper and pen -> ink (n, h, w) in 0..1 on black paper: the
     distance from the paper, stretched to the strongest ink, the floor taken out (not on
     clean paper, CLEAN), specks removed; a blank image (no ink above BLANK
-    levels) all zero. regions: a paper with edges may be read as such (edged_paper)."""
+    levels) all zero."""
     x = np.asarray(images, np.float64)
     under = paper(x)
     dev = np.abs(x - under)
     flat = dev.reshape(len(x), -1)
-    u = under.reshape(len(x), -1)
-    clean = (u.max(1) - u.min(1) <= CLEAN) & (np.percentile(flat, 75, axis=1) <= CLEAN)
-    for i in np.flatnonzero(~clean) if regions else ():
-        other = edged_paper(x[i])
-        if np.abs(x[i] - other).sum() < SIMPLER * dev[i].sum():             # the ink as a share of the room
-            room = np.where(x[i] < other, other, 255 - other)                 # its paper left the pen
-            under[i], dev[i] = other, 255 * np.abs(x[i] - other) / np.maximum(room, BLANK)
     top = np.percentile(flat, 99.5, axis=1)[:, None, None]
     level = np.clip((np.clip(dev / np.maximum(top, 1e-9), 0, 1) - floor) / (1 - floor), 0, 1)
+    u = under.reshape(len(x), -1)
+    clean = (u.max(1) - u.min(1) <= CLEAN) & (np.percentile(flat, 75, axis=1) <= CLEAN)
     level[clean] = np.clip(dev[clean] / np.maximum(top[clean], 1e-9), 0, 1)
     level[top[:, 0, 0] < BLANK] = 0
     if speck > 1:
