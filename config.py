@@ -104,6 +104,11 @@ outlier_share = 0.0                 # each pixel's p(level | pixels before) mixe
                                     # share: log((1 - s) p + s / levels), so that no pixel costs a
                                     # digit more than log(levels / s) nats (a robust likelihood);
                                     # 0: the model's own
+robust_fallback = False             # the canonical form and the outlier share only for the images
+                                    # that the models do not explain as they are: `no digit`, at
+                                    # the held-out share fallback_share, under the plain reading
+                                    # (novelty.py); the others read as they are
+fallback_share = 0.01               # that share of held-out training digits (half on each score)
 test_shifts = 0                     # p(x | k) is the equal mixture over the (2s+1)^2 shifts of
                                     # the 28x28 image by up to s pixels (the shift is a latent
                                     # variable: still a generative model); 0: the image as it is

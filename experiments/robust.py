@@ -27,11 +27,19 @@ from pixelbayes import changes, evaluation  # noqa: E402
 CANDIDATES = {"shipped": dict(canonical_form=False, outlier_share=0.0),
               "outliers": dict(canonical_form=False, outlier_share=0.1),
               "canonical+outliers": dict(canonical_form=True, outlier_share=0.1),
-              "canonical+strokes+outliers": dict(canonical_form=True, outlier_share=0.1, strokes=True)}
+              "canonical+strokes+outliers": dict(canonical_form=True, outlier_share=0.1, strokes=True),
+              "fallback": dict(canonical_form=True, outlier_share=0.1, robust_fallback=True)}
 
 
-def accuracy(s, models, images, labels, priors, strokes):
-    """The profile's classifier (settings s) on the images; strokes: the canonical form evens strokes too."""
+REPORTED = ("shadow",)     # changes added after the rule was first declared: reported, not in the ruled mean
+
+
+def accuracy(s, models, images, labels, priors, strokes, reader=None):
+    """The profile's classifier (settings s) on the images; strokes: the canonical form evens
+    strokes too; reader: a util.Reader of s, for the fallback (the robust reading only where
+    the plain one finds an image unexplained)."""
+    if reader is not None:
+        return np.mean(util.classify(reader.log_likelihoods(images, priors=priors), priors) == labels)
     if s.canonical_form:
         images = util.canonical(images, strokes=strokes)
         s = dataclasses.replace(s, canonical_form=False)
@@ -45,7 +53,8 @@ def main():
     p.add_argument("--images", default="1000:3000", help="FIRST:LAST of the permuted held-out images (default 1000:3000)")
     p.add_argument("--candidates", default=",".join(CANDIDATES),
                    help=f"candidates, comma-separated, the first the shipped settings (default {','.join(CANDIDATES)}: as "
-                        "shipped; outlier share 0.1; the canonical form and 0.1; the same with strokes evened)")
+                        "shipped; outlier share 0.1; the canonical form and 0.1; the same with strokes evened; fallback: the "
+                        "canonical form and 0.1 only where the plain reading finds an image unexplained)")
     p.add_argument("--clean_slack", type=int, default=0, help="images a candidate may lose as they are (default 0)")
     p.add_argument("--split", choices=["default", "selection"], default="default",
                    help="held-out images: the default split's 3,000, or the selection split's 10,002 (1/6 of each "
@@ -62,14 +71,16 @@ def main():
     names = ["identity", *(changes.CHANGES if args.changes == "all" else [])]
     changed = {n: changes.change(x, n) for n in names}
     print(f"{args.profile}, {len(y)} held-out images; accuracy as they are | under each change | mean of the changes")
-    print(" | ".join(["candidate", *names, "mean"]))
+    print(" | ".join(["candidate", *names, f"mean (but {', '.join(REPORTED)})"]))
     rows = {}
     for name in args.candidates.split(","):
         kw = dict(CANDIDATES[name])
         strokes = kw.pop("strokes", False)
         s, start = dataclasses.replace(base, **kw), time.time()
-        acc = [accuracy(s, models, changed[n], y, priors, strokes) for n in names]
-        rows[name] = (acc[0], np.mean(acc[1:]) if len(acc) > 1 else float("nan"))
+        reader = util.Reader(s, data) if s.robust_fallback else None
+        acc = [accuracy(s, models, changed[n], y, priors, strokes, reader) for n in names]
+        ruled = [a for n, a in zip(names[1:], acc[1:]) if n not in REPORTED]
+        rows[name] = (acc[0], np.mean(ruled) if ruled else float("nan"))
         print(" | ".join([name, *(f"{a:.4f}" for a in acc), f"{rows[name][1]:.4f}"])
               + f"  ({time.time() - start:.0f} s; {round((1 - acc[0]) * len(y))} errors as they are)", flush=True)
     floor = rows[next(iter(rows))][0] - args.clean_slack / len(y)

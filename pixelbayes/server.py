@@ -86,10 +86,7 @@ class Demo:
     def __init__(self, reader, reject):
         self.reader, self.reject = reader, reject
         self.lock = threading.Lock()
-        with self.lock:
-            self.limits = reader.limits(reject)
-        self.read(blank_sheet())                        # the first reading's one-off costs, now
-
+        self.read(blank_sheet())                        # the thresholds and the first reading's one-off costs, now
 
     def info(self):
         r = self.reader
@@ -98,16 +95,16 @@ class Demo:
 
     def read(self, body):
         start, image = time.time(), mnist_form(decode(body))[None]
+        r = self.reader
         with self.lock:
-            loglik = self.reader.log_likelihoods(image)
-            verdict = self.reader.verdicts(["canvas"], image, loglik, self.reject)[0]
-            view, levels = self.reader.view(image)[0], self.reader.levels(image)[0]
-            posterior = self.reader.posteriors(loglik)[0]
+            loglik, robust = r.reading(image)
+            verdict = r.verdicts(["canvas"], image, loglik, self.reject, robust)[0]
+            view, levels = r.view(image, robust)[0], r.levels(image, robust)[0]
+            posterior, limits = r.posteriors(loglik)[0], r.limits(self.reject, bool(robust[0]))
         near = verdict["nearest"]
-        return dict(verdict, posterior=[round(float(p), 4) for p in posterior],
-                    limits={k: round(v[near], 2) for k, v in self.limits.items()},
-                    form=view.tolist(), levels=levels.tolist(), max_level=self.reader.net.levels - 1,
-                    seconds=round(time.time() - start, 3))
+        return dict(verdict, posterior=[round(float(p), 4) for p in posterior], read_robustly=bool(robust[0]),
+                    limits={k: round(v[near], 2) for k, v in limits.items()}, form=view.tolist(),
+                    levels=levels.tolist(), max_level=r.net.levels - 1, seconds=round(time.time() - start, 3))
 
     def complete(self, body, keep, count, digits, seed):
         """The image as placed on the page, its rows above `keep` (a share of the height)

@@ -74,6 +74,8 @@ class Settings(_Shape):
     cascade_sets_margin: float
     canonical_form: bool
     outlier_share: float
+    robust_fallback: bool
+    fallback_share: float
     test_shifts: int
     test_rotations: tuple
     test_strokes: tuple
