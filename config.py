@@ -133,11 +133,13 @@ profiles = {                        # the profiles to use; --help lists these
     "shift": {"train_shifts": 1, "test_shifts": 1},   # trained on images shifted by up to
                                     # one pixel, classified as a mixture over those 9 shifts
     "shift_xlong_orders": {"mix": ("shift_xlong_columns", "shift_xlong", "shift_xlong_rows_reversed"),
-                           "test_shifts": 1, "cascade_margin": 20.0, "cascade_sets_margin": 15.0},
+                           "test_shifts": 1, "cascade_margin": 20.0, "cascade_sets_margin": 15.0,
+                           "canonical_form": True, "outlier_share": 0.1, "robust_fallback": True},
                                     # "best": three sets of the shift recipe over 80 epochs, reading
                                     # by columns, by rows and by rows backwards, each over the 9
                                     # shifts (27 terms per digit); its cascade runs the columns
-                                    # models first, then the others for the digits in contention
+                                    # models first, then the others for the digits in contention;
+                                    # an image they do not explain as it is, read again robustly
     "pixelcnn": {"family": "pixelcnn", "train_shifts": 1, "epochs": 20, "learning_rate": 3e-3},
                                     # the second family: a PixelCNN per digit on the same 10x10
                                     # inputs, trained on shifted images, classified without shifts

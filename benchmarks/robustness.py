@@ -34,12 +34,11 @@ def corrupted(images, name, seed):
 
 
 def generative(profile, data, exact):
-    """A profile's Bayes classifier as classification.py runs it: images -> predicted digits."""
+    """A profile's Bayes classifier as classification.py runs it (util.Reader: its robust
+    settings, and its fallback where it has one): images -> predicted digits."""
     s = util.settings_for(profile)
-    s = dataclasses.replace(s, cascade_margin=0.0) if exact else s
-    models, latents = util.load_models(s), s.test_latents()
-    priors = util.log_priors(data["y_train"])
-    return lambda x: util.classify(util.mixture_log_likelihoods(models, x, latents, s, priors=priors), priors)
+    reader = util.Reader(dataclasses.replace(s, cascade_margin=0.0) if exact else s, data)
+    return lambda x: util.classify(reader.log_likelihoods(x, priors=reader.priors), reader.priors)
 
 
 def names_arg(text):

@@ -154,3 +154,26 @@ def test_a_ruled_straight_one_is_a_one_and_a_blank_sheet_no_digit(real_env, tmp_
     assert [(by_name[f"bar{w}.png"]["verdict"], by_name[f"bar{w}.png"]["digit"]) for w in (6, 12)] == [("digit", 1)] * 2
     blank = by_name["grey_sheet.png"]
     assert blank["verdict"] == "no digit" and blank["digit"] is None and "no_ink" in blank["low_scores"]
+
+
+def test_the_fallback_reads_clean_digits_as_shipped_and_unexplained_ones_robustly(mnist, real_env, monkeypatch):
+    """robust_fallback: a clean test digit is read as it is (the same log-likelihoods as the
+    plain reading), the same digit on grey paper, which the plain reading cannot explain,
+    in the canonical form, and it is read right there where the plain reading fails."""
+    import dataclasses
+    from pixelbayes import changes
+    monkeypatch.setenv("MNIST_CACHE", real_env["MNIST_CACHE"])         # thresholds cached in a private folder
+    s = dataclasses.replace(util.settings_for(), canonical_form=True, outlier_share=0.1, robust_fallback=True)
+    x, y = mnist["x_test"][:40], mnist["y_test"][:40]
+    grey = changes.change(x, "grey_paper")
+    reader = util.Reader(s, mnist)
+    loglik, robust = reader.reading(np.concatenate([x, grey]))
+    assert robust[:40].sum() <= 2 and robust[40:].all()
+    plain = dataclasses.replace(s, canonical_form=False, outlier_share=0.0, robust_fallback=False)
+    as_is = util.mixture_log_likelihoods(reader.models, x, s.test_latents(), plain)
+    np.testing.assert_allclose(loglik[:40][~robust[:40]], as_is[~robust[:40]], rtol=1e-6)
+    priors = util.log_priors(mnist["y_train"])
+    assert np.mean(util.classify(loglik[40:], priors) == y) >= 0.95
+    assert np.mean(util.classify(util.mixture_log_likelihoods(reader.models, grey, s.test_latents(), plain), priors) == y) < 0.5
+    verdicts = reader.verdicts([str(i) for i in range(80)], np.concatenate([x, grey]), loglik, 0.01, robust)
+    assert sum(v["verdict"] == "digit" for v in verdicts[40:]) >= 36          # judged under the reading they had

@@ -113,7 +113,8 @@ function show(r) {
   const reasons = r.low_scores.length ? ` (below: ${r.low_scores.join(", ").replace("no_ink", "no ink")})` : "";
   document.getElementById("evidence").textContent =
     `nearest digit ${r.nearest}. log p(x) = ${r.log_px} nats (limit ${r.limits.log_px ?? "none"}); ` +
-    `log p(x) - log p_zlib(x) = ${r.log_ratio} (limit ${r.limits.log_ratio ?? "none"})${reasons}`;
+    `log p(x) - log p_zlib(x) = ${r.log_ratio} (limit ${r.limits.log_ratio ?? "none"})${reasons}` +
+    (r.read_robustly ? "; read robustly" : "");
   r.posterior.forEach((p, k) => {
     const bar = document.getElementById("bar" + k);
     bar.className = k === r.nearest ? "bar lead" : "bar";
