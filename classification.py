@@ -50,7 +50,7 @@ def main(argv=None):
                             models_dir=util.models_dir_flag(s, args.models_dir),
                             cascade_margin=0.0 if args.exact else s.cascade_margin)
     util.print_settings(s, args, ["models_dir", "mix", "ensemble", *util.CLASSIFIER_FLAGS,
-                                  *["fallback_share"][:s.robust_fallback], "cascade_margin", "cascade_sets_margin",
+                                  *["fallback_share"][:s.robust_fallback or s.strokes_fallback], "cascade_margin", "cascade_sets_margin",
                                   "classify_engine", "classify_chunk", "classify_workers"],
                         skip=("num_images",) if args.images else ("images", "reject", "save_preprocessed"))
     start, data, res = time.time(), util.load_mnist(), {}
@@ -62,17 +62,17 @@ def main(argv=None):
         images, labels = data["x_test"][:args.num_images], data["y_test"][:args.num_images]
     reader = util.Reader(s, data, args.uniform_priors)
     compute = time.time()
-    loglik, robust = reader.reading(images, not args.quiet and sys.stderr.isatty(), reader.priors)
+    loglik, stage = reader.reading(images, not args.quiet and sys.stderr.isatty(), reader.priors)
     res.update(num_images=len(images), model_seconds=round(time.time() - compute, 2),
                priors="uniform" if args.uniform_priors else "training")
-    if s.robust_fallback:
-        res["read_robustly"] = int(robust.sum())
+    if len(reader.stages) > 1:
+        res["readings"] = reader.counts(stage)
     if args.images:
         res["no_digit_below"] = reader.limits(args.reject)
-        res["images"] = reader.verdicts(names, images, loglik, args.reject, robust)
+        res["images"] = reader.verdicts(names, images, loglik, args.reject, stage)
         if args.save_preprocessed:
             res["preprocessed_png"] = util.save_png(util.preprocessed_grid(
-                reader.view(images, robust), reader.levels(images, robust), reader.net.levels - 1), args.save_preprocessed)
+                reader.view(images, stage), reader.levels(images, stage), reader.net.levels - 1), args.save_preprocessed)
     if labels is not None:
         pred = util.classify(loglik, reader.priors)
         res.update(util.classification_report(labels, pred, util.confusion_matrix(labels, pred)))

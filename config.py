@@ -109,6 +109,10 @@ robust_fallback = False             # the canonical form and the outlier share o
                                     # the held-out share fallback_share, under the plain reading
                                     # (novelty.py); the others read as they are
 fallback_share = 0.01               # that share of held-out training digits (half on each score)
+even_strokes = False                # the canonical form also brings strokes much thinner or
+                                    # thicker than MNIST's towards its widths (canonical.even_strokes)
+strokes_fallback = False            # the images that the profile's own reading still finds
+                                    # unexplained read once more with even_strokes (as above)
 test_shifts = 0                     # p(x | k) is the equal mixture over the (2s+1)^2 shifts of
                                     # the 28x28 image by up to s pixels (the shift is a latent
                                     # variable: still a generative model); 0: the image as it is

@@ -24,11 +24,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import util  # noqa: E402
 from pixelbayes import changes, evaluation  # noqa: E402
 
-CANDIDATES = {"shipped": dict(canonical_form=False, outlier_share=0.0),
-              "outliers": dict(canonical_form=False, outlier_share=0.1),
-              "canonical+outliers": dict(canonical_form=True, outlier_share=0.1),
-              "canonical+strokes+outliers": dict(canonical_form=True, outlier_share=0.1, strokes=True),
-              "fallback": dict(canonical_form=True, outlier_share=0.1, robust_fallback=True)}
+ALWAYS = dict(robust_fallback=False, strokes_fallback=False)
+CANDIDATES = {"shipped": dict(ALWAYS, canonical_form=False, outlier_share=0.0),
+              "outliers": dict(ALWAYS, canonical_form=False, outlier_share=0.1),
+              "canonical+outliers": dict(ALWAYS, canonical_form=True, outlier_share=0.1),
+              "canonical+strokes+outliers": dict(ALWAYS, canonical_form=True, outlier_share=0.1, strokes=True),
+              "fallback": dict(ALWAYS, canonical_form=True, outlier_share=0.1, robust_fallback=True),
+              "canonical+outliers+strokes_fallback": dict(ALWAYS, canonical_form=True, outlier_share=0.1,
+                                                          strokes_fallback=True),
+              "fallback+strokes_fallback": dict(canonical_form=True, outlier_share=0.1, robust_fallback=True,
+                                                strokes_fallback=True)}
 
 
 REPORTED = ("shadow",)     # changes added after the rule was first declared: reported, not in the ruled mean
@@ -54,7 +59,8 @@ def main():
     p.add_argument("--candidates", default=",".join(CANDIDATES),
                    help=f"candidates, comma-separated, the first the shipped settings (default {','.join(CANDIDATES)}: as "
                         "shipped; outlier share 0.1; the canonical form and 0.1; the same with strokes evened; fallback: the "
-                        "canonical form and 0.1 only where the plain reading finds an image unexplained)")
+                        "canonical form and 0.1 only where the plain reading finds an image unexplained; ...+strokes_fallback: "
+                        "the images still unexplained read again with their strokes evened)")
     p.add_argument("--clean_slack", type=int, default=0, help="images a candidate may lose as they are (default 0)")
     p.add_argument("--split", choices=["default", "selection"], default="default",
                    help="held-out images: the default split's 3,000, or the selection split's 10,002 (1/6 of each "
@@ -77,7 +83,7 @@ def main():
         kw = dict(CANDIDATES[name])
         strokes = kw.pop("strokes", False)
         s, start = dataclasses.replace(base, **kw), time.time()
-        reader = util.Reader(s, data) if s.robust_fallback else None
+        reader = util.Reader(s, data) if s.robust_fallback or s.strokes_fallback else None
         acc = [accuracy(s, models, changed[n], y, priors, strokes, reader) for n in names]
         ruled = [a for n, a in zip(names[1:], acc[1:]) if n not in REPORTED]
         rows[name] = (acc[0], np.mean(ruled) if ruled else float("nan"))

@@ -111,7 +111,7 @@ def strokes_arg(text):
 
 
 CLASSIFIER_FLAGS = ("test_shifts", "test_rotations", "test_strokes", "test_scales", "canonical_form",
-                    "outlier_share", "robust_fallback")     # flag = field name
+                    "outlier_share", "robust_fallback", "strokes_fallback")     # flag = field name
 
 
 def outlier_share_arg(text):
@@ -139,6 +139,8 @@ def add_classifier_flags(p, s):
                         f"than log(levels / share) nats (default {s.outlier_share:g}; 0: the model's own)")
     add_bool_flag(p, "--robust_fallback", s.robust_fallback, "the canonical form and the outlier share only for images "
                   "the models do not explain as they are (`no digit` read plainly); the others as they are")
+    add_bool_flag(p, "--strokes_fallback", s.strokes_fallback, "images still unexplained read once more with their "
+                  "strokes brought towards MNIST's widths")
 
 
 def profile_arg(text):

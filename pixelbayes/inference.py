@@ -50,11 +50,12 @@ def sample(members, n, rng, temperature=1.0, given=None):
 
 def model_view(images, settings):
     """The 28x28 images as the classifier reads them: in the canonical form
-    (canonical.canonical) where settings.canonical_form says so, else as they are."""
+    (canonical.canonical; its strokes evened where settings.even_strokes) where
+    settings.canonical_form says so, else as they are."""
     if not settings.canonical_form:
         return np.asarray(images)
     from .canonical import canonical
-    return canonical(images)
+    return canonical(images, strokes=settings.even_strokes)
 
 
 def classifier_inputs(images, models, transforms):

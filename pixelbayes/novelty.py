@@ -72,6 +72,7 @@ def held_out(data, models):
 
 def _cache_key(settings, transforms, digits=range(10)):
     robust = [settings.canonical_form, settings.outlier_share] if settings.canonical_form or settings.outlier_share else []
+    robust += ["strokes"] if settings.canonical_form and settings.even_strokes else []
     h = hashlib.sha256(repr([VERSION, settings.cascade_margin] + [settings.cascade_sets_margin] * bool(settings.cascade_sets_margin)
                                 + [t.name for t in transforms] + robust).encode())
     for s in model_sets(settings):

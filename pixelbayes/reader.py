@@ -12,13 +12,22 @@ from .modelfiles import load_models
 from .preprocess import latents
 
 
+def stage_name(settings):
+    """How a reading reads an image, in words."""
+    if settings.canonical_form and settings.even_strokes:
+        return "strokes evened"
+    return "robustly" if settings.canonical_form or settings.outlier_share > 0 else "as it is"
+
+
 class Reader:
     """settings: the run's Settings; data: MNIST (its training labels give the priors and
     its held-out training images the `no digit` thresholds); uniform_priors: p(k) = 1/10.
 
-    Where settings.robust_fallback (and a robust setting) is on, an image is read as it is,
-    and again with the robust settings only where that plain reading finds it unexplained
-    (`no digit` at the held-out share settings.fallback_share)."""
+    An image is read in stages (self.stages, each a Settings): the first reads every image,
+    each next one only the images the one before finds unexplained (`no digit` at the
+    held-out share settings.fallback_share). The stages: as it is, where
+    settings.robust_fallback (and a robust setting) is on; with the profile's own settings;
+    with the strokes evened too, where settings.strokes_fallback (and the canonical form)."""
 
     def __init__(self, settings, data, uniform_priors=False):
         self.settings, self.data = settings, data
@@ -27,56 +36,56 @@ class Reader:
         self.transforms = settings.test_latents()
         self.training_priors = log_priors(data["y_train"])
         self.priors = log_priors(range(10)) if uniform_priors else self.training_priors
-        robust = settings.canonical_form or settings.outlier_share > 0
-        self.fallback = settings.robust_fallback and robust
-        self.plain = dataclasses.replace(settings, canonical_form=False, outlier_share=0.0, robust_fallback=False)
-        self.robust = dataclasses.replace(settings, robust_fallback=False)
+        own = dataclasses.replace(settings, robust_fallback=False, strokes_fallback=False)
+        plain = dataclasses.replace(own, canonical_form=False, outlier_share=0.0, even_strokes=False)
+        self.stages = ([plain] if settings.robust_fallback and stage_name(own) != "as it is" else []) + [own]
+        if settings.strokes_fallback and own.canonical_form and not own.even_strokes:
+            self.stages.append(dataclasses.replace(own, even_strokes=True))
         self._references = {}
 
-    def readings(self, robust):
-        """The settings each image (robust: (n,) bool, read robustly) was read with."""
-        return [self.robust if r else self.plain for r in robust]
-
-    def view(self, images, robust=None):
-        """The 28x28 images as the models read them (the canonical form where that reading says so)."""
+    def view(self, images, stage=None):
+        """The 28x28 images as the models read them at each image's stage ((n,) indices into
+        self.stages; None: the first): the canonical form where that stage says so."""
         images = np.asarray(images)
-        robust = self.read_robustly(images) if robust is None else robust
+        stage = np.zeros(len(images), int) if stage is None else np.asarray(stage)
         out = images.copy()
-        if robust.any():
-            out[robust] = model_view(images[robust], self.robust)
+        for k, settings in enumerate(self.stages):
+            rows = np.flatnonzero(stage == k)
+            if len(rows):
+                out[rows] = model_view(images[rows], settings)
         return out
 
-    def levels(self, images, robust=None):
+    def levels(self, images, stage=None):
         """The images at the models' size and levels, untransformed: (n, size, size)."""
-        return classifier_inputs(self.view(images, robust), self.models, latents(0))[0]
-
-    def read_robustly(self, images):
-        """Which images the settings read robustly where there is no fallback: all or none."""
-        s = self.settings
-        return np.full(len(images), (s.canonical_form or s.outlier_share > 0) and not self.fallback)
+        return classifier_inputs(self.view(images, stage), self.models, latents(0))[0]
 
     def log_likelihoods(self, images, progress=False, priors=None):
         """log p(x | k), (n, 10): each digit's mixture (inference.mixture_log_likelihoods)."""
         return self.reading(images, progress, priors)[0]
 
     def reading(self, images, progress=False, priors=None):
-        """(log p(x | k), (n, 10); which images were read robustly, (n,) bool)."""
+        """(log p(x | k), (n, 10); the stage that read each image, (n,) indices into self.stages)."""
         images = np.asarray(images)
-        if not self.fallback:
-            loglik = mixture_log_likelihoods(self.models, images, self.transforms, self.settings, progress, priors)
-            return loglik, self.read_robustly(images)
-        loglik = mixture_log_likelihoods(self.models, images, self.transforms, self.plain, progress, priors)
-        low = self._judged(images, loglik, np.zeros(len(images), bool), self.settings.fallback_share)[0]
-        robust = np.array([bool(r) for r in low], bool)
-        if robust.any():
-            loglik[robust] = mixture_log_likelihoods(self.models, images[robust], self.transforms, self.robust,
-                                                     False, priors)
-        return loglik, robust
+        stage = np.zeros(len(images), int)
+        loglik = mixture_log_likelihoods(self.models, images, self.transforms, self.stages[0], progress, priors)
+        for k in range(1, len(self.stages)):
+            rows = np.flatnonzero(stage == k - 1)
+            low = self._judged(images[rows], loglik[rows], stage[rows], self.settings.fallback_share)[0]
+            rows = rows[[bool(reasons) for reasons in low]]
+            if len(rows):
+                loglik[rows] = mixture_log_likelihoods(self.models, images[rows], self.transforms, self.stages[k],
+                                                       False, priors)
+                stage[rows] = k
+        return loglik, stage
+
+    def counts(self, stage):
+        """{how: images} of the stages that read them (stage_name)."""
+        return {stage_name(s): int(np.sum(stage == k)) for k, s in enumerate(self.stages)}
 
     def reference(self, settings):
         """The held-out images' scores that `no digit` is judged against under one reading
         (computed once, cached)."""
-        key = (settings.canonical_form, settings.outlier_share)
+        key = (settings.canonical_form, settings.outlier_share, settings.even_strokes)
         if key not in self._references:
             self._references[key] = novelty.reference(
                 settings, self.models, self.transforms, self.data,
@@ -84,34 +93,33 @@ class Reader:
                 lambda x: classifier_inputs(model_view(x, settings), self.models, latents(0))[0])
         return self._references[key]
 
-    def limits(self, reject, robust=False):
-        """{score: each digit's `no digit` limit} of one reading: all but `reject` of the
-        held-out images pass."""
-        return novelty.thresholds(self.reference(self.robust if robust or not self.fallback else self.plain), reject)
+    def limits(self, reject, stage=0):
+        """{score: each digit's `no digit` limit} of one stage's reading: all but `reject` of
+        the held-out images pass."""
+        return novelty.thresholds(self.reference(self.stages[stage]), reject)
 
-    def _judged(self, images, loglik, robust, reject):
-        """(novelty.judged's reasons, novelty.scores' values) for each image, under the reading
-        it had (robust, (n,) bool)."""
+    def _judged(self, images, loglik, stage, reject):
+        """(novelty.judged's reasons, novelty.scores' values) for each image, under the stage
+        that read it."""
         low, values = [None] * len(images), {}
-        for flag in (False, True):
-            rows = np.flatnonzero(robust == flag)
+        for k, settings in enumerate(self.stages):
+            rows = np.flatnonzero(stage == k)
             if not len(rows):
                 continue
-            reading = self.robust if flag or not self.fallback else self.plain
-            ref = self.reference(reading)
-            levels = classifier_inputs(model_view(images[rows], reading), self.models, latents(0))[0]
+            ref = self.reference(settings)
+            levels = classifier_inputs(model_view(images[rows], settings), self.models, latents(0))[0]
             part = novelty.scores(loglik[rows], self.training_priors, levels, ref["floors"])
             for i, reasons in zip(rows, novelty.judged(part, novelty.thresholds(ref, reject), has_ink(images[rows]))):
                 low[i] = reasons
-            for k, v in part.items():
-                values.setdefault(k, np.zeros(len(images), v.dtype))[rows] = v
+            for name, v in part.items():
+                values.setdefault(name, np.zeros(len(images), v.dtype))[rows] = v
         return low, values
 
-    def verdicts(self, names, images, loglik, reject, robust=None):
+    def verdicts(self, names, images, loglik, reject, stage=None):
         """One dict per image (novelty.verdicts): digit or `no digit`, the nearest digit, the
-        scores, each judged under the reading it had (robust: from reading(); None: read_robustly)."""
+        scores, each judged under the stage that read it (from reading(); None: the first)."""
         images = np.asarray(images)
-        low, values = self._judged(images, loglik, self.read_robustly(images) if robust is None else robust, reject)
+        low, values = self._judged(images, loglik, np.zeros(len(images), int) if stage is None else stage, reject)
         return novelty.verdicts(names, loglik, self.priors, values, low, self.net.seq_len)
 
     def posteriors(self, loglik):

@@ -63,7 +63,7 @@ def format_report(res):
         lines += ["test NLL in bits per pixel (rows: true digit, columns: model of digit):",
                   "      " + "".join(f"{d:>7}" for d in range(10))]
         lines += [f"{d:>6}" + "".join(f"{v:>7.3f}" for v in row) for d, row in enumerate(res["nll_bits_per_pixel"])]
-    robust = f"; {res['read_robustly']} read robustly" if "read_robustly" in res else ""
+    robust = "; read " + ", ".join(f"{n} {how}" for how, n in res["readings"].items()) if "readings" in res else ""
     lines.append(f"{res['num_images']} image{'s' * (res['num_images'] != 1)} in {res['seconds']:.1f} s "
                  f"({res['model_seconds']:.1f} s in the models{robust})")
     if "confusion_png" in res:

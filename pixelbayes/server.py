@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import UserError, one_line
 from .images import SIZE, mnist_form, open_image
+from .reader import stage_name
 
 MAX_BODY = 1 << 20                   # bytes: a larger request body is refused (413)
 DRAIN, CHUNK = 16 << 20, 1 << 16      # a refused body up to DRAIN is read away (so the client reads
@@ -97,12 +98,13 @@ class Demo:
         start, image = time.time(), mnist_form(decode(body))[None]
         r = self.reader
         with self.lock:
-            loglik, robust = r.reading(image)
-            verdict = r.verdicts(["canvas"], image, loglik, self.reject, robust)[0]
-            view, levels = r.view(image, robust)[0], r.levels(image, robust)[0]
-            posterior, limits = r.posteriors(loglik)[0], r.limits(self.reject, bool(robust[0]))
+            loglik, stage = r.reading(image)
+            verdict = r.verdicts(["canvas"], image, loglik, self.reject, stage)[0]
+            view, levels = r.view(image, stage)[0], r.levels(image, stage)[0]
+            posterior, limits = r.posteriors(loglik)[0], r.limits(self.reject, int(stage[0]))
         near = verdict["nearest"]
-        return dict(verdict, posterior=[round(float(p), 4) for p in posterior], read_robustly=bool(robust[0]),
+        return dict(verdict, posterior=[round(float(p), 4) for p in posterior], read_again=bool(stage[0] > 0),
+                    reading=stage_name(r.stages[stage[0]]),
                     limits={k: round(v[near], 2) for k, v in limits.items()}, form=view.tolist(),
                     levels=levels.tolist(), max_level=r.net.levels - 1, seconds=round(time.time() - start, 3))
 

@@ -76,6 +76,8 @@ class Settings(_Shape):
     outlier_share: float
     robust_fallback: bool
     fallback_share: float
+    even_strokes: bool
+    strokes_fallback: bool
     test_shifts: int
     test_rotations: tuple
     test_strokes: tuple

@@ -114,7 +114,7 @@ function show(r) {
   document.getElementById("evidence").textContent =
     `nearest digit ${r.nearest}. log p(x) = ${r.log_px} nats (limit ${r.limits.log_px ?? "none"}); ` +
     `log p(x) - log p_zlib(x) = ${r.log_ratio} (limit ${r.limits.log_ratio ?? "none"})${reasons}` +
-    (r.read_robustly ? "; read robustly" : "");
+    (r.read_again ? `; unexplained as it was, read ${r.reading}` : "");
   r.posterior.forEach((p, k) => {
     const bar = document.getElementById("bar" + k);
     bar.className = k === r.nearest ? "bar lead" : "bar";
