@@ -157,24 +157,30 @@ def test_a_ruled_straight_one_is_a_one_and_a_blank_sheet_no_digit(real_env, tmp_
 
 
 def test_the_fallback_reads_clean_digits_as_shipped_and_unexplained_ones_robustly(mnist, real_env, monkeypatch):
-    """robust_fallback: a clean test digit is read as it is (the same log-likelihoods as the
-    plain reading), the same digit on grey paper, which the plain reading cannot explain,
-    in the canonical form, and it is read right there where the plain reading fails."""
+    """robust_fallback and strokes_fallback: a clean test digit is read as it is (the same
+    log-likelihoods as the plain reading), the same digit on grey paper, which the plain
+    reading cannot explain, in the canonical form, and read right there where the plain
+    reading fails; an image still unexplained then is read with its strokes evened."""
     import dataclasses
     from pixelbayes import changes
     monkeypatch.setenv("MNIST_CACHE", real_env["MNIST_CACHE"])         # thresholds cached in a private folder
-    s = dataclasses.replace(util.settings_for(), canonical_form=True, outlier_share=0.1, robust_fallback=True)
+    s = dataclasses.replace(util.settings_for(), canonical_form=True, outlier_share=0.1, robust_fallback=True,
+                            strokes_fallback=True)
     x, y = mnist["x_test"][:40], mnist["y_test"][:40]
-    grey = changes.change(x, "grey_paper")
+    grey, thin = changes.change(x, "grey_paper"), changes.change(x, "thinner")
     reader = util.Reader(s, mnist)
-    loglik, stage = reader.reading(np.concatenate([x, grey]))
-    robust = stage > 0
-    assert len(reader.stages) == 2 and robust[:40].sum() <= 2 and robust[40:].all()
-    plain = dataclasses.replace(s, canonical_form=False, outlier_share=0.0, robust_fallback=False)
+    images = np.concatenate([x, grey, thin])
+    loglik, stage = reader.reading(images)
+    assert [(st.canonical_form, st.even_strokes) for st in reader.stages] == [(False, False), (True, False), (True, True)]
+    assert (stage[:40] > 0).sum() <= 2 and (stage[40:80] > 0).all() and (stage[80:] == 2).any()
+    plain, _, stroked = reader.stages
     as_is = util.mixture_log_likelihoods(reader.models, x, s.test_latents(), plain)
-    np.testing.assert_allclose(loglik[:40][~robust[:40]], as_is[~robust[:40]], rtol=1e-6)
+    np.testing.assert_allclose(loglik[:40][stage[:40] == 0], as_is[stage[:40] == 0], rtol=1e-6)
+    last = np.flatnonzero(stage == 2)
+    np.testing.assert_allclose(loglik[last], util.mixture_log_likelihoods(reader.models, images[last], s.test_latents(),
+                                                                          stroked), rtol=1e-6)
     priors = util.log_priors(mnist["y_train"])
-    assert np.mean(util.classify(loglik[40:], priors) == y) >= 0.95
+    assert np.mean(util.classify(loglik[40:80], priors) == y) >= 0.95
     assert np.mean(util.classify(util.mixture_log_likelihoods(reader.models, grey, s.test_latents(), plain), priors) == y) < 0.5
-    verdicts = reader.verdicts([str(i) for i in range(80)], np.concatenate([x, grey]), loglik, 0.01, stage)
-    assert sum(v["verdict"] == "digit" for v in verdicts[40:]) >= 36          # judged under the reading they had
+    verdicts = reader.verdicts([str(i) for i in range(120)], images, loglik, 0.01, stage)
+    assert sum(v["verdict"] == "digit" for v in verdicts[40:80]) >= 36         # judged under the reading they had
