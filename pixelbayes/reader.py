@@ -27,7 +27,8 @@ class Reader:
     each next one only the images the one before finds unexplained (`no digit` at the
     held-out share settings.fallback_share). The stages: as it is, where
     settings.robust_fallback (and a robust setting) is on; with the profile's own settings;
-    with the strokes evened too, where settings.strokes_fallback (and the canonical form)."""
+    with the strokes evened too, where settings.strokes_fallback (and the canonical form).
+    Models that held out no training images have no thresholds: one stage, the profile's own."""
 
     def __init__(self, settings, data, uniform_priors=False):
         self.settings, self.data = settings, data
@@ -41,6 +42,8 @@ class Reader:
         self.stages = ([plain] if settings.robust_fallback and stage_name(own) != "as it is" else []) + [own]
         if settings.strokes_fallback and own.canonical_form and not own.even_strokes:
             self.stages.append(dataclasses.replace(own, even_strokes=True))
+        if not self.net.settings.validation_fraction:      # nothing held out: no `no digit` thresholds, so
+            self.stages = [own]                             # every image is read once, the profile's own way
         self._references = {}
 
     def view(self, images, stage=None):
