@@ -70,16 +70,22 @@ class Reader:
         """(log p(x | k), (n, 10); the stage that read each image, (n,) indices into self.stages)."""
         images = np.asarray(images)
         stage = np.zeros(len(images), int)
-        loglik = mixture_log_likelihoods(self.models, images, self.transforms, self.stages[0], progress, priors)
+        loglik, seen = self._read(images, 0, progress, priors)
         for k in range(1, len(self.stages)):
             rows = np.flatnonzero(stage == k - 1)
-            low = self._judged(images[rows], loglik[rows], stage[rows], self.settings.fallback_share)[0]
+            low = self._judged(images[rows], loglik[rows], stage[rows], self.settings.fallback_share, seen[rows])[0]
             rows = rows[[bool(reasons) for reasons in low]]
             if len(rows):
-                loglik[rows] = mixture_log_likelihoods(self.models, images[rows], self.transforms, self.stages[k],
-                                                       False, priors)
+                loglik[rows], seen[rows] = self._read(images[rows], k, False, priors)
                 stage[rows] = k
         return loglik, stage
+
+    def _read(self, images, k, progress, priors):
+        """(log p(x | k), the images as stage k's models see them): the view made once."""
+        settings = self.stages[k]
+        seen = model_view(images, settings)
+        return mixture_log_likelihoods(self.models, seen, self.transforms,
+                                       dataclasses.replace(settings, canonical_form=False), progress, priors), seen
 
     def counts(self, stage):
         """{how: images} of the stages that read them (stage_name)."""
@@ -101,18 +107,21 @@ class Reader:
         the held-out images pass."""
         return novelty.thresholds(self.reference(self.stages[stage]), reject)
 
-    def _judged(self, images, loglik, stage, reject):
+    def _judged(self, images, loglik, stage, reject, seen=None):
         """(novelty.judged's reasons, novelty.scores' values) for each image, under the stage
-        that read it."""
+        that read it (seen: the images as that stage saw them, where already made; in the
+        canonical form, an image has ink where its form has any)."""
         low, values = [None] * len(images), {}
         for k, settings in enumerate(self.stages):
             rows = np.flatnonzero(stage == k)
             if not len(rows):
                 continue
             ref = self.reference(settings)
-            levels = classifier_inputs(model_view(images[rows], settings), self.models, latents(0))[0]
+            view = model_view(images[rows], settings) if seen is None else seen[rows]
+            inked = view.reshape(len(rows), -1).any(1) if settings.canonical_form else has_ink(images[rows])
+            levels = classifier_inputs(view, self.models, latents(0))[0]
             part = novelty.scores(loglik[rows], self.training_priors, levels, ref["floors"])
-            for i, reasons in zip(rows, novelty.judged(part, novelty.thresholds(ref, reject), has_ink(images[rows]))):
+            for i, reasons in zip(rows, novelty.judged(part, novelty.thresholds(ref, reject), inked)):
                 low[i] = reasons
             for name, v in part.items():
                 values.setdefault(name, np.zeros(len(images), v.dtype))[rows] = v
