@@ -62,17 +62,17 @@ def main(argv=None):
         images, labels = data["x_test"][:args.num_images], data["y_test"][:args.num_images]
     reader = util.Reader(s, data, args.uniform_priors)
     compute = time.time()
-    loglik, stage = reader.reading(images, not args.quiet and sys.stderr.isatty(), reader.priors)
+    reading = loglik, stage, seen = reader.reading(images, not args.quiet and sys.stderr.isatty(), reader.priors)
     res.update(num_images=len(images), model_seconds=round(time.time() - compute, 2),
                priors="uniform" if args.uniform_priors else "training")
     if len(reader.stages) > 1:
         res["readings"] = reader.counts(stage)
     if args.images:
         res["no_digit_below"] = reader.limits(args.reject)
-        res["images"] = reader.verdicts(names, images, loglik, args.reject, stage)
+        res["images"] = reader.verdicts(names, images, reading, args.reject)
         if args.save_preprocessed:
             res["preprocessed_png"] = util.save_png(util.preprocessed_grid(
-                reader.view(images, stage), reader.levels(images, stage), reader.net.levels - 1), args.save_preprocessed)
+                seen, reader.levels(seen), reader.net.levels - 1), args.save_preprocessed)
     if labels is not None:
         pred = util.classify(loglik, reader.priors)
         res.update(util.classification_report(labels, pred, util.confusion_matrix(labels, pred)))

@@ -46,28 +46,17 @@ class Reader:
             self.stages = [own]                             # every image is read once, the profile's own way
         self._references = {}
 
-    def view(self, images, stage=None):
-        """The 28x28 images as the models read them at each image's stage ((n,) indices into
-        self.stages; None: the first): the canonical form where that stage says so."""
-        images = np.asarray(images)
-        stage = np.zeros(len(images), int) if stage is None else np.asarray(stage)
-        out = images.copy()
-        for k, settings in enumerate(self.stages):
-            rows = np.flatnonzero(stage == k)
-            if len(rows):
-                out[rows] = model_view(images[rows], settings)
-        return out
-
-    def levels(self, images, stage=None):
-        """The images at the models' size and levels, untransformed: (n, size, size)."""
-        return classifier_inputs(self.view(images, stage), self.models, latents(0))[0]
+    def levels(self, seen):
+        """28x28 images as the models see them -> at the models' size and levels, untransformed."""
+        return classifier_inputs(seen, self.models, latents(0))[0]
 
     def log_likelihoods(self, images, progress=False, priors=None):
         """log p(x | k), (n, 10): each digit's mixture (inference.mixture_log_likelihoods)."""
         return self.reading(images, progress, priors)[0]
 
     def reading(self, images, progress=False, priors=None):
-        """(log p(x | k), (n, 10); the stage that read each image, (n,) indices into self.stages)."""
+        """(log p(x | k), (n, 10); the stage that read each image, (n,) indices into
+        self.stages; the 28x28 images as that stage saw them: the canonical form where it says so)."""
         images = np.asarray(images)
         stage = np.zeros(len(images), int)
         loglik, seen = self._read(images, 0, progress, priors)
@@ -78,7 +67,7 @@ class Reader:
             if len(rows):
                 loglik[rows], seen[rows] = self._read(images[rows], k, False, priors)
                 stage[rows] = k
-        return loglik, stage
+        return loglik, stage, seen
 
     def _read(self, images, k, progress, priors):
         """(log p(x | k), the images as stage k's models see them): the view made once."""
@@ -99,7 +88,7 @@ class Reader:
             self._references[key] = novelty.reference(
                 settings, self.models, self.transforms, self.data,
                 lambda x: mixture_log_likelihoods(self.models, x, self.transforms, settings),
-                lambda x: classifier_inputs(model_view(x, settings), self.models, latents(0))[0])
+                lambda x: self.levels(model_view(x, settings)))
         return self._references[key]
 
     def limits(self, reject, stage=0):
@@ -119,19 +108,18 @@ class Reader:
             ref = self.reference(settings)
             view = model_view(images[rows], settings) if seen is None else seen[rows]
             inked = view.reshape(len(rows), -1).any(1) if settings.canonical_form else has_ink(images[rows])
-            levels = classifier_inputs(view, self.models, latents(0))[0]
-            part = novelty.scores(loglik[rows], self.training_priors, levels, ref["floors"])
+            part = novelty.scores(loglik[rows], self.training_priors, self.levels(view), ref["floors"])
             for i, reasons in zip(rows, novelty.judged(part, novelty.thresholds(ref, reject), inked)):
                 low[i] = reasons
             for name, v in part.items():
                 values.setdefault(name, np.zeros(len(images), v.dtype))[rows] = v
         return low, values
 
-    def verdicts(self, names, images, loglik, reject, stage=None):
+    def verdicts(self, names, images, reading, reject):
         """One dict per image (novelty.verdicts): digit or `no digit`, the nearest digit, the
-        scores, each judged under the stage that read it (from reading(); None: the first)."""
-        images = np.asarray(images)
-        low, values = self._judged(images, loglik, np.zeros(len(images), int) if stage is None else stage, reject)
+        scores, each judged under the stage that read it (reading: what reading() returned)."""
+        loglik, stage, seen = reading
+        low, values = self._judged(np.asarray(images), loglik, stage, reject, seen)
         return novelty.verdicts(names, loglik, self.priors, values, low, self.net.seq_len)
 
     def posteriors(self, loglik):

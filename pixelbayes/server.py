@@ -82,7 +82,8 @@ def blank_sheet(side=28):
 
 
 class Demo:
-    """What the page asks of the models: one Reader (reader.Reader), its `no digit` limits."""
+    """What the page asks of the models, through one Reader (reader.Reader) and `no digit` at
+    the held-out share reject."""
 
     def __init__(self, reader, reject):
         self.reader, self.reject = reader, reject
@@ -98,22 +99,21 @@ class Demo:
         start, image = time.time(), mnist_form(decode(body))[None]
         r = self.reader
         with self.lock:
-            loglik, stage = r.reading(image)
-            verdict = r.verdicts(["canvas"], image, loglik, self.reject, stage)[0]
-            view, levels = r.view(image, stage)[0], r.levels(image, stage)[0]
+            reading = loglik, stage, seen = r.reading(image)
+            verdict = r.verdicts(["canvas"], image, reading, self.reject)[0]
             posterior, limits = r.posteriors(loglik)[0], r.limits(self.reject, int(stage[0]))
         near = verdict["nearest"]
         return dict(verdict, posterior=[round(float(p), 4) for p in posterior], read_again=bool(stage[0] > 0),
                     reading=stage_name(r.stages[stage[0]]),
-                    limits={k: round(v[near], 2) for k, v in limits.items()}, form=view.tolist(),
-                    levels=levels.tolist(), max_level=r.net.levels - 1, seconds=round(time.time() - start, 3))
+                    limits={k: round(v[near], 2) for k, v in limits.items()}, form=seen[0].tolist(),
+                    levels=r.levels(seen)[0].tolist(), max_level=r.net.levels - 1, seconds=round(time.time() - start, 3))
 
     def complete(self, body, keep, count, digits, seed):
         """The image as placed on the page, its rows above `keep` (a share of the height)
         kept, and `count` completions by each of the `digits` leading digits' models (the
         digits as /api/read ranks them)."""
         r, sheet = self.reader, decode(body)
-        image, levels = mnist_form(sheet)[None], plain_levels(r, placed(sheet)[None])
+        image, levels = mnist_form(sheet)[None], r.levels(placed(sheet)[None])
         size = r.net.target_size
         rows = int(round(keep * size))
         known = np.zeros((count, size, size), bool)
@@ -129,13 +129,6 @@ class Demo:
             levels = self.reader.sample(digit, 1, np.random.default_rng(seed))[0]
         return dict(digit=digit, levels=levels.tolist(), order=self.reader.scan_positions().tolist(),
                     max_level=self.reader.net.levels - 1)
-
-
-def plain_levels(reader, ink):
-    """The models' levels of 28x28 images as they are (not in the canonical form)."""
-    from .inference import classifier_inputs
-    from .preprocess import latents
-    return classifier_inputs(ink, reader.models, latents(0))[0]
 
 
 def number(query, name, default, low, high, kind=float):

@@ -170,17 +170,18 @@ def test_the_fallback_reads_clean_digits_as_shipped_and_unexplained_ones_robustl
     grey, thin = changes.change(x, "grey_paper"), changes.change(x, "thinner")
     reader = util.Reader(s, mnist)
     images = np.concatenate([x, grey, thin])
-    loglik, stage = reader.reading(images)
+    reading = loglik, stage, _ = reader.reading(images)
     assert [(st.canonical_form, st.even_strokes) for st in reader.stages] == [(False, False), (True, False), (True, True)]
     assert (stage[:40] > 0).sum() <= 2 and (stage[40:80] > 0).all() and (stage[80:] == 2).any()
     plain, _, stroked = reader.stages
     as_is = util.mixture_log_likelihoods(reader.models, x, s.test_latents(), plain)
-    np.testing.assert_allclose(loglik[:40][stage[:40] == 0], as_is[stage[:40] == 0], rtol=1e-6)
+    np.testing.assert_allclose(loglik[:40][stage[:40] == 0], as_is[stage[:40] == 0],
+                               rtol=1e-5)                            # float32 nets, other batch sizes
     last = np.flatnonzero(stage == 2)
     np.testing.assert_allclose(loglik[last], util.mixture_log_likelihoods(reader.models, images[last], s.test_latents(),
-                                                                          stroked), rtol=1e-6)
+                                                                          stroked), rtol=1e-5)
     priors = util.log_priors(mnist["y_train"])
     assert np.mean(util.classify(loglik[40:80], priors) == y) >= 0.95
     assert np.mean(util.classify(util.mixture_log_likelihoods(reader.models, grey, s.test_latents(), plain), priors) == y) < 0.5
-    verdicts = reader.verdicts([str(i) for i in range(120)], images, loglik, 0.01, stage)
+    verdicts = reader.verdicts([str(i) for i in range(120)], images, reading, 0.01)
     assert sum(v["verdict"] == "digit" for v in verdicts[40:80]) >= 36         # judged under the reading they had
