@@ -36,6 +36,12 @@ ensemble = 1                        # models per digit (seeds seed, seed+1, ...)
                                     # one are an equal mixture
 mix = ()                            # names of other profiles whose models form, together,
                                     # each digit's equal mixture (empty: this profile's own)
+shape = None                        # a profile whose models give each digit's shape, p(s(x) | k);
+                                    # this profile's one model (family "detail", all digits'
+                                    # images) then gives the image given its shape, p(x | s(x));
+                                    # their product is p(x | k) (families/detail.py); None: off
+shape_size = 10                     # family "detail": side of the shape s(x) it is given (the
+                                    # shape profile's target_size, and its levels)
 
 # --- training (train_mnist.py) ----------------------------------------------------
 # The tutorial trained 12 epochs at batch 32 with a constant Adam rate of 1e-3
@@ -151,10 +157,16 @@ profiles = {                        # the profiles to use; --help lists these
     "pixelcnn": {"family": "pixelcnn", "train_shifts": 1, "epochs": 20, "learning_rate": 3e-3},
                                     # the second family: a PixelCNN per digit on the same 10x10
                                     # inputs, trained on shifted images, classified without shifts
-    "pixelcnn28": {"family": "pixelcnn", "target_size": 28, "train_shifts": 1, "epochs": 6,
+    "pixelcnn28": {"family": "detail", "shape": "shift_xlong_orders", "target_size": 28, "train_shifts": 1,
+                   "test_shifts": 1, "cascade_margin": 20.0, "cascade_sets_margin": 15.0,
+                   "pixelcnn_filters": 64, "pixelcnn_blocks": 4, "epochs": 8, "batch_size": 64,
                    "learning_rate": 3e-3},
-                                    # the Keras walkthrough's resolution: a PixelCNN (64 filters,
-                                    # 6 blocks) per digit on the whole 28x28 image, 7 levels
+                                    # the Keras walkthrough's resolution, 28x28 and 7 levels, drawn as
+                                    # the shape, then the detail: `best`'s three GRUs of the digit for
+                                    # the 10x10 shape (a sample comes from one of them) times one
+                                    # PixelCNN (64 filters, 4 blocks) of the 28x28 image given that
+                                    # shape, trained on 1-pixel shifts; classified over the 9 shifts
+                                    # with `best`'s cascade (docs/families.md)
 }
 best_profile = "shift_xlong_orders" # --profile=best: the most accurate on held-out training images
 
@@ -177,6 +189,11 @@ experiments = {                     # the profiles of docs/journal.md's experime
                                     # strokes thinner and thicker instead
     "scales": {"mix": ("shift",), "test_shifts": 1, "test_scales": (0.9, 1.1)},   # the same with
                                     # the image scaled by 0.9 and 1.1 instead
+    "pixelcnn28_plain": {"family": "pixelcnn", "target_size": 28, "train_shifts": 1, "epochs": 6,
+                         "learning_rate": 3e-3},
+                                    # the walkthrough's own 28x28 model: a PixelCNN (64 filters, 6
+                                    # blocks) per digit on the whole image (`pixelcnn28` until
+                                    # 2026-12-06); it draws strokes more than digits
     "pixelcnn_wide": {"family": "pixelcnn", "pixelcnn_first_kernel": 19, "train_shifts": 1, "epochs": 20,
                       "learning_rate": 3e-3},
                                     # "pixelcnn" with a 19x19 first convolution: no blind spot at 10x10

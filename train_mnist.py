@@ -45,28 +45,6 @@ def build_parser(s):
     return p
 
 
-def make_jobs(s, args, data):
-    """One job per model: its images (a copy per transform of s.train_latents()), file, seed, member, start."""
-    jobs = []
-    for digit, member in [(d, m) for d in (range(10) if args.all_digits else [args.digit]) for m in range(s.ensemble)]:
-        path = util.model_path(s.models_dir, digit, member)
-        if args.skip_existing and os.path.exists(path):
-            print(f"digit {digit}: {path} exists, skipped")
-            continue
-        images = data["x_train"][data["y_train"] == digit]
-        if args.num_images is not None and args.num_images > len(images):
-            print(f"digit {digit}: only {len(images)} training images, using them all")
-        images = images[:args.num_images]
-        job = dict(path=path, digit=digit, member=member, seed=s.seed + member, train_images=len(images),
-                   **(util.starting_point(args.init_models, digit, member, s) if args.init_models else {}))
-        if args.resume and util.finished_with(path, s, job):
-            print(f"digit {digit}: {path} is already trained with these settings, kept")
-            continue
-        jobs.append(dict(job, levels=util.preprocess_transformed(images, s.train_latents(), s.target_size,
-                                                                 s.max_intensity, s.deskew)))
-    return jobs
-
-
 def main(argv=None):
     s, args = util.parse_flags(build_parser, argv)
     if s.mix:                       # a mixture of profiles: train each of them in turn
@@ -77,7 +55,7 @@ def main(argv=None):
     s = dataclasses.replace(s, models_dir=util.models_dir_flag(s, args.models_dir),
                             **{k: getattr(args, k) for k in TRAINING_FLAGS})
     util.print_settings(s, args, USED)
-    if not (jobs := make_jobs(s, args, util.load_mnist())):     # refused starting points make no folder
+    if not (jobs := util.training_jobs(s, args, util.load_mnist())):     # refused starting points make no folder
         return
     util.make_folder(s.models_dir)
     devices = util.use_devices(args.devices, s.batch_size)

@@ -6,6 +6,7 @@ The pipeline, module by module (each is documented in pixelbayes/__init__.py):
     data        -> preprocess   MNIST; 28x28 -> levels; the latent transforms
     families    (gru, pixelcnn) the model families behind one interface
     modelfiles  -> training     files that carry their settings; side-by-side training
+    jobs                    which models a training command trains, on which images
     splits                  the held-out share of each digit
     inference   -> report       sampling, Bayes' rule; grids, pictures, the report
     reader      -> server       a user's images: posterior and `no digit`; the demo page
@@ -21,6 +22,7 @@ from pixelbayes.engine import ENGINES  # noqa: F401
 from pixelbayes.errors import UserError  # noqa: F401
 from pixelbayes.families import FAMILIES, GRUFamily, NumpyGRU, NumpyPixelCNN, PixelCNNFamily  # noqa: F401
 from pixelbayes.files import make_folder  # noqa: F401
+from pixelbayes.jobs import training_jobs  # noqa: F401
 from pixelbayes.images import read_images  # noqa: F401
 from pixelbayes.inference import (classifier_inputs, classify, confusion_matrix,  # noqa: F401
                                   digit_log_likelihoods, in_contention, log_priors, mixture_log_likelihoods, model_view,

@@ -38,15 +38,15 @@ ROTATED = {"square9 x rotations -5,0,5": util.latents(1, (-5, 5)),
 
 
 # the walkthrough's resolution, declared before any of its figures was read: the
-# pixelcnn28 models (28x28) alone and with the `shift` GRUs; each row a list of parts
+# pixelcnn28_plain models (28x28) alone and with the `shift` GRUs; each row a list of parts
 # (a set of models, its transforms) weighted equally, each part the equal mixture over
 # its own terms
 CROSS5 = SHAPES["cross5"]
-ROWS28 = {"pixelcnn28, image as it is": [("pixelcnn28", SHAPES["none"])],
-          "pixelcnn28, 5 shifts (cross)": [("pixelcnn28", CROSS5)],
-          "shift + pixelcnn28, 5 shifts each (cross), equal terms": [("shift+pixelcnn28", CROSS5)],
-          "shift 9 shifts | pixelcnn28 as it is, the two halves weighted equally":
-              [("shift", SHAPES["square9"]), ("pixelcnn28", SHAPES["none"])]}
+ROWS28 = {"pixelcnn28_plain, image as it is": [("pixelcnn28_plain", SHAPES["none"])],
+          "pixelcnn28_plain, 5 shifts (cross)": [("pixelcnn28_plain", CROSS5)],
+          "shift + pixelcnn28_plain, 5 shifts each (cross), equal terms": [("shift+pixelcnn28_plain", CROSS5)],
+          "shift 9 shifts | pixelcnn28_plain as it is, the two halves weighted equally":
+              [("shift", SHAPES["square9"]), ("pixelcnn28_plain", SHAPES["none"])]}
 
 
 # the PixelCNN that sees every earlier pixel (a 19x19 first layer), declared before any of

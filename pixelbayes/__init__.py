@@ -11,10 +11,11 @@ classifier with Bayes' rule. The modules, in the order the data flows:
                  deformations, strokes) of the 28x28 image
     numerics     log_softmax, log_mean_exp, bits: written once
     backend      Keras, imported once and quietly
-    families     the model families behind one interface (gru, pixelcnn)
+    families     the model families behind one interface (gru, pixelcnn, detail)
     modelfiles   saving and loading the .keras files that carry their settings
     splits       the held-out share of each digit's training images, drawn once
     training     the side-by-side training graph, epochs, checkpoints, export
+    jobs         which models a training command trains, each on which images
     inference    sampling and Bayes' rule
     report       grids, pictures and the printed report
 

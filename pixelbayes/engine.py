@@ -13,7 +13,7 @@ import numpy as np
 
 from . import backend
 from .backend import get_keras
-from .families import FAMILIES
+from .families import FAMILIES, ShapeThenDetail
 
 ENGINES = ("auto", "numpy", "keras")
 
@@ -71,14 +71,20 @@ def mixture_log_likelihoods(models, copies, batch_size=512, outliers=0.0):
     mixture over its nets and the copies. Nets of one family and shape share one graph."""
     from .numerics import log_mean_exp
     nets = [(d, net) for d, members in enumerate(models) for net in members]
-    groups = {}
-    for i, (_, net) in enumerate(nets):
-        groups.setdefault(net.settings, []).append(i)              # ModelSettings: frozen, hashable
     flat = copies.reshape(-1, *copies.shape[2:])
-    terms = [None] * len(nets)                                   # each (transforms, n)
-    for members in groups.values():
-        out = log_likelihoods([nets[i][1] for i in members], flat, batch_size, outliers)
-        for j, i in enumerate(members):
-            terms[i] = out[:, j].reshape(copies.shape[:2])
+    groups, inputs = {}, {}                  # the terms of each net: itself, or its parts (ShapeThenDetail)
+    for i, (_, net) in enumerate(nets):
+        for part, levels in (net.parts(flat) if isinstance(net, ShapeThenDetail) else [(net, flat)]):
+            key = (part.settings, levels.shape)                     # ModelSettings: frozen, hashable
+            inputs.setdefault(key, levels)
+            if not any(p is part for p, _ in groups.get(key, [])):
+                groups.setdefault(key, []).append((part, []))
+            next(owners for p, owners in groups[key] if p is part).append(i)
+    terms = [np.zeros(copies.shape[:2]) for _ in nets]          # each (transforms, n)
+    for key, parts in groups.items():
+        out = log_likelihoods([p for p, _ in parts], inputs[key], batch_size, outliers)
+        for j, (_, owners) in enumerate(parts):
+            for i in owners:
+                terms[i] += out[:, j].reshape(copies.shape[:2])
     per_digit = [np.concatenate([terms[i] for i, (d, _) in enumerate(nets) if d == digit]) for digit in range(len(models))]
     return np.stack([t[0] if len(t) == 1 else log_mean_exp(t, axis=0) for t in per_digit], 1)

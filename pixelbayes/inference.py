@@ -4,6 +4,7 @@ import numpy as np
 
 from . import engine
 from .backend import get_keras
+from .families import ShapeThenDetail
 from .numerics import log_mean_exp
 from .preprocess import identity_index, preprocess_transformed
 
@@ -27,9 +28,17 @@ def sample(members, n, rng, temperature=1.0, given=None):
             out[pick] = sample([net], int(np.sum(pick)), rng, temperature, part)
         return out
     net = members[0]
+    if isinstance(net, ShapeThenDetail):    # the shape, then the detail given it
+        shape = sample([net.shape], n, rng, temperature, None if given is None else net.given_shape(*given))
+        return _draw(net.detail, net.detail.start(n, shape), n, rng, temperature, given)
+    return _draw(net, net.start(n), n, rng, temperature, given)
+
+
+def _draw(net, state, n, rng, temperature, given):
+    """sample's loop for one net from its start state."""
     if given is not None:
         fixed, known = (net.reading(np.asarray(a)).reshape(n, -1) for a in given)
-    state, pixels = net.start(n), None
+    pixels = None
     out = np.zeros((n, net.seq_len), np.uint8)
     for t in range(net.seq_len):
         state = net.step(state, pixels)

@@ -136,6 +136,13 @@ def model_sets(settings):
     return [settings_for(name) for name in settings.mix] if settings.mix else [settings]
 
 
+def model_files(settings, digits=range(10)):
+    """The paths of the files whose models a profile reads for these digits (load_models)."""
+    if settings.shape:
+        return model_files(settings_for(settings.shape), digits) + [model_path(settings.models_dir, "all")]
+    return [model_path(s.models_dir, d, m) for s in model_sets(settings) for d in digits for m in range(s.ensemble)]
+
+
 def check_family(net, settings, path):
     """A file of another family than the profile's (a PixelCNN among GRU files) is refused."""
     family = net.settings.family
@@ -151,6 +158,8 @@ def load_models(settings, digits=range(10)):
     members, or the models of each profile in settings.mix), each of its profile's
     family. All must share one image shape, which sampling and classification then take
     from them."""
+    if settings.shape:
+        return _shape_then_detail(settings, digits)
     members = [(s, m) for s in model_sets(settings) for m in range(s.ensemble)]
     for s, m in members:
         if len(digits) > 1 and not any(os.path.exists(model_path(s.models_dir, d, m)) for d in digits):
@@ -167,6 +176,17 @@ def load_models(settings, digits=range(10)):
             f"{size}x{size} with {levels} levels{', deskewed' if deskew else ''}" for size, levels, deskew in shapes)
             + "); retrain the odd ones")
     return models
+
+
+def _shape_then_detail(settings, digits):
+    """load_models for a profile of shape and detail: each digit's shape models (the shape
+    profile's) each times the one detail model of this profile (ShapeThenDetail)."""
+    from .families import ShapeThenDetail
+    shapes = load_models(settings_for(settings.shape), digits)
+    path = model_path(settings.models_dir, "all")
+    detail = load_net(path, "all", settings)
+    check_family(detail, settings, path)
+    return [[ShapeThenDetail(net, detail) for net in nets] for nets in shapes]
 
 
 def starting_point(init_dir, digit, member, settings):

@@ -24,7 +24,7 @@ import numpy as np
 from .data import mnist_cache_path
 from .errors import UserError
 from .files import atomic_write, make_folder
-from .modelfiles import model_path, model_sets
+from .modelfiles import model_files
 from .splits import digit_split
 
 SCORES = ("log_px", "log_ratio")
@@ -75,11 +75,9 @@ def _cache_key(settings, transforms, digits=range(10)):
     robust += ["strokes"] if settings.canonical_form and settings.even_strokes else []
     h = hashlib.sha256(repr([VERSION, settings.cascade_margin] + [settings.cascade_sets_margin] * bool(settings.cascade_sets_margin)
                                 + [t.name for t in transforms] + robust).encode())
-    for s in model_sets(settings):
-        for d in digits:
-            for m in range(s.ensemble):
-                with open(model_path(s.models_dir, d, m), "rb") as f:
-                    h.update(hashlib.sha256(f.read()).digest())
+    for path in model_files(settings, digits):
+        with open(path, "rb") as f:
+            h.update(hashlib.sha256(f.read()).digest())
     return h.hexdigest()[:24]
 
 

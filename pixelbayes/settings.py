@@ -50,6 +50,8 @@ class Settings(_Shape):
     pixelcnn_first_kernel: int
     ensemble: int
     mix: tuple
+    shape: str
+    shape_size: int
     epochs: int
     batch_size: int
     learning_rate: float
@@ -89,8 +91,10 @@ class Settings(_Shape):
 
     def cascade_lead(self):
         """How many of each digit's nets the cascade runs first and alone: the first mixed
-        profile's (with cascade_sets_margin > 0); None: all of them at each step."""
-        return settings_for(self.mix[0]).ensemble if self.mix and self.cascade_sets_margin else None
+        profile's (with cascade_sets_margin > 0; of the shape profile's mix, for a profile of
+        shape and detail); None: all of them at each step."""
+        mix = self.mix or (settings_for(self.shape).mix if self.shape else ())     # shape models mixed too
+        return settings_for(mix[0]).ensemble if mix and self.cascade_sets_margin else None
 
     def model(self):
         """The settings a model trained with these settings records (ModelSettings)."""
@@ -111,6 +115,7 @@ class ModelSettings(_Shape):
     pixelcnn_filters: int = None
     pixelcnn_blocks: int = None
     pixelcnn_first_kernel: int = 7           # files made before the setting: the walkthrough's 7x7
+    shape_size: int = None
     epochs: int = None
     batch_size: int = None
     learning_rate: float = None
@@ -170,6 +175,11 @@ def settings_for(name=None):
     if values["scan"] == "subscale" and values["family"] != "gru":
         raise UserError(f"profile {name!r} sets scan='subscale' for the {values['family']} family; "
                         "its convolutions need neighbouring pixels side by side, so only the gru family reads so")
+    if (values["family"] == "detail") != bool(values["shape"]):
+        raise UserError(f"profile {name!r}: a model of family 'detail' needs a `shape` profile, and a `shape` "
+                        f"profile needs this profile's family to be 'detail'")
+    if values["shape"] and values["mix"]:
+        raise UserError(f"profile {name!r} sets both shape and mix; a detail model has one shape profile")
     if not isinstance(values["validation_block"], int) or values["validation_block"] < 1:
         raise UserError(f"profile {name!r} sets validation_block={values['validation_block']!r}; "
                         "a held-out run is a whole number of images, 1 or more")

@@ -130,7 +130,8 @@ def setup_training(jobs, settings):
     """A run: each job's data, the side-by-side graph and its optimizer, as a dict.
 
     jobs: dicts with levels (n, size, size), or (transforms, n, size, size) with a copy per
-    transform of settings.train_latents(); path (all in one folder), digit, member, seed.
+    transform of settings.train_latents(); path (all in one folder), digit, member, seed;
+    split (train, held-out indices), where not split_validation's draw over all its images.
     """
     keras, s = get_keras(), settings
     if s.lr_schedule not in ("cosine", "constant"):
@@ -141,7 +142,8 @@ def setup_training(jobs, settings):
         raise ValueError(f"each job needs one copy of its images per shift of train_shifts={s.train_shifts} "
                          f"and rotation of train_rotations={s.train_rotations} "
                          f"and elastic copy of train_elastic={s.train_elastic}")
-    split = [split_validation(q.shape[1], s.validation_fraction, j["seed"], s.validation_block) for q, j in zip(seqs, jobs)]
+    split = [j.get("split") or split_validation(q.shape[1], s.validation_fraction, j["seed"], s.validation_block)
+             for q, j in zip(seqs, jobs)]             # a job of several digits brings each digit's split
     description = dict(settings=s.record(), jobs=[
         dict(digit=j["digit"], member=j.get("member", 0), seed=j["seed"], train_images=int(q.shape[1]),
              path=os.path.abspath(j["path"]), **({"init_from": j["init_from"]} if "init_from" in j else {}))
@@ -389,3 +391,4 @@ def use_devices(spec, batch_size):
         raise UserError(f"--batch_size={batch_size} does not split evenly over {n} devices")
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:n]))
     return n
+

@@ -278,7 +278,7 @@ def test_a_deskewing_profile_trains_and_classifies_on_deskewed_images(tmp_path):
     data, s = synthetic_mnist(), util.settings_for("shift_deskew")
     args = types.SimpleNamespace(all_digits=False, digit=3, num_images=None, skip_existing=False, resume=False,
                                  init_models=None)
-    job, = train_mnist.make_jobs(dataclasses.replace(s, models_dir=str(tmp_path)), args, data)
+    job, = util.training_jobs(dataclasses.replace(s, models_dir=str(tmp_path)), args, data)
     images, transforms = data["x_train"][data["y_train"] == 3], s.train_latents()
     deskewed = util.preprocess_transformed(util.deskew_images(images), transforms, 10, 6)
     assert np.array_equal(job["levels"], deskewed)

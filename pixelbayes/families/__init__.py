@@ -12,9 +12,10 @@
 A new family is one module here and one line in FAMILIES (tests/test_family.py adds a
 toy one through this interface alone).
 """
+from .detail import DetailFamily, NumpyDetail, ShapeThenDetail
 from .gru import GRUFamily, NumpyGRU
 from .pixelcnn import NumpyPixelCNN, PixelCNNFamily
 
-FAMILIES = {"gru": GRUFamily, "pixelcnn": PixelCNNFamily}
+FAMILIES = {"gru": GRUFamily, "pixelcnn": PixelCNNFamily, "detail": DetailFamily}
 
-__all__ = ["FAMILIES", "GRUFamily", "NumpyGRU", "PixelCNNFamily", "NumpyPixelCNN"]
+__all__ = ["FAMILIES", "DetailFamily", "NumpyDetail", "ShapeThenDetail", "GRUFamily", "NumpyGRU", "PixelCNNFamily", "NumpyPixelCNN"]

@@ -52,20 +52,36 @@ def pixelcnn_layers(filters, blocks, levels, first_kernel=7):
                      ("logits", 1, None, filters, levels)]
 
 
-def pixelcnn_logits(ops, conv, w, x, layers):
-    """The PixelCNN's wiring: w the weights of pixelcnn_layers (kernel, bias per layer),
-    x (B, H, W, levels) one-hot images -> logits (B, H, W, levels), those at a pixel
-    computed from the pixels before it. conv(x, kernel, bias, kernel_size, mask_type) is
-    the masked convolution (keras.ops.conv in training, numpy_masked_conv in inference)."""
-    convs = {name: (w[2 * i], w[2 * i + 1], k, mask) for i, (name, k, mask, _, _) in enumerate(layers)}
+def _named(w, layers):
+    """{layer name: (kernel, bias, kernel size, mask type)} of weights w in the order of layers."""
+    return {name: (w[2 * i], w[2 * i + 1], k, mask) for i, (name, k, mask, _, _) in enumerate(layers)}
 
-    def layer(name, x, relu=True):
+
+def pixelcnn_logits(ops, conv, w, x, layers, given=None):
+    """The PixelCNN's wiring: w the weights of layers (pixelcnn_layers: kernel, bias per
+    layer), x (B, H, W, levels) one-hot images -> logits (B, H, W, levels), those at a
+    pixel computed from the pixels before it. conv(x, kernel, bias, kernel_size, mask_type)
+    is the masked convolution (keras.ops.conv in training, numpy_masked_conv in inference).
+    given: (B, H, W, filters) features of what the model is given (given_features; the
+    conditional PixelCNN of families/detail.py), added through a 1x1 convolution before
+    the first ReLU and before the ReLU after each block's masked convolution."""
+    convs = _named(w, layers)
+
+    def layer(name, x, relu=True, cond=None):
         y = conv(x, *convs[name])
+        if given is not None and cond is not None:
+            y = y + conv(given, *convs[cond])
         return ops.relu(y) if relu else y
-    x = layer("mask_a", x)
+    x = layer("mask_a", x, cond="given_a")
     for b in range(sum(name.endswith("_in") for name, *_ in layers)):
-        x = x + layer(f"block{b}_out", layer(f"block{b}_mask_b", layer(f"block{b}_in", x)))
+        x = x + layer(f"block{b}_out", layer(f"block{b}_mask_b", layer(f"block{b}_in", x), cond=f"given_b{b}"))
     return layer("logits", layer("head1", layer("head0", x)), relu=False)
+
+
+def given_features(ops, conv, w, layers, given):
+    """The features of a given image (B, H, W, levels) one-hot, seen whole (no mask): the
+    layer "given" and a ReLU."""
+    return ops.relu(conv(given, *_named(w, layers)["given"]))
 
 
 def keras_masked_conv(x, kernel, bias, kernel_size, mask_type):
@@ -109,6 +125,30 @@ def numpy_masked_conv(x, kernel, bias, kernel_size, mask_type):
     return y.reshape(b, h, w, kernel.shape[-1])                     # b may be 0
 
 
+def side_by_side(ops, w, pixels, s, layers, given=None):
+    """G PixelCNNs' logits in keras.ops: pixels (B, G, T) -> logits (B, G, T, levels); given
+    (B, G, size, size) levels of an image each model is given (None: none; given_features).
+    As one grouped convolution per layer (model g: channel group g, its own kernel), or as
+    a chain of convolutions per model (see GROUPED)."""
+    g, size, c = pixels.shape[1], s.target_size, s.levels
+    images = ops.reshape(ops.one_hot(pixels, c), (-1, g, size, size, c))
+    given = None if given is None else ops.one_hot(given, c)
+    if not (GROUPED if GROUPED is not None else backend.nvidia_gpu()):
+        def one(m):
+            wm = [v[m] for v in w]
+            feats = None if given is None else given_features(ops, keras_masked_conv, wm, layers, given[:, m])
+            return ops.reshape(pixelcnn_logits(ops, keras_masked_conv, wm, images[:, m], layers, feats),
+                               (-1, s.seq_len, c))
+        return ops.stack([one(m) for m in range(g)], axis=1)
+
+    def grouped(x):
+        return ops.reshape(ops.transpose(x, (0, 2, 3, 1, 4)), (-1, size, size, g * c))
+    feats = None if given is None else given_features(ops, grouped_masked_conv, w, layers, grouped(given))
+    logits = pixelcnn_logits(ops, grouped_masked_conv, w, grouped(images), layers, feats)
+    logits = ops.transpose(ops.reshape(logits, (-1, size, size, g, c)), (0, 3, 1, 2, 4))
+    return ops.reshape(logits, (-1, g, s.seq_len, c))
+
+
 class _NumpyOps:
     """The one keras.ops function that pixelcnn_logits calls, in numpy."""
 
@@ -118,38 +158,64 @@ class _NumpyOps:
 
 
 class NumpyPixelCNN(PixelNet):
-    """The PixelCNN family's trained model in numpy. Sampling state: the canvas drawn so
-    far and the position t; a step writes the pixel just drawn and runs the network once
-    for the whole batch on t's row and the `reach` rows above it (no other row reaches t)."""
+    """The PixelCNN family's trained model in numpy. Sampling state: the one-hot canvas, the
+    inputs of every block's masked convolution so far, and the position t; a step computes
+    each layer at t's position alone (a layer's value there reads only positions before t,
+    or t itself after a mask B, all computed at earlier steps), so that drawing an image
+    costs one pass of the network over it."""
 
     def __init__(self, weights, settings, meta=None):
         super().__init__(settings, meta)
         self.layers = PixelCNNFamily.layers(settings)
         self.weights = [np.asarray(v, np.float32) for v in weights]
 
-    def logits(self, levels):
-        """levels (n, rows, W) -> logits (n, rows, W, levels) of each pixel given those before it."""
+    def logits(self, levels, given=None):
+        """levels (n, rows, W) -> logits (n, rows, W, levels) of each pixel given those before
+        it (and given: the features of what the model is given, the same rows; pixelcnn_logits)."""
         onehot = np.eye(self.levels, dtype=np.float32)[np.asarray(levels)]
-        return pixelcnn_logits(_NumpyOps, numpy_masked_conv, self.weights, onehot, self.layers)
+        return pixelcnn_logits(_NumpyOps, numpy_masked_conv, self.weights, onehot, self.layers, given)
 
-    def start(self, n):
-        return dict(canvas=np.zeros((n, self.target_size, self.target_size), np.intp), t=-1, logits=None)
+    def block_logits(self, levels):
+        """The logits of whole images (n, size, size), every pixel at once."""
+        return self.logits(levels)
+
+    def start(self, n, given=None):
+        """given: the features of what a conditional model is given, (n, size, size, filters)."""
+        size, convs = self.target_size, _named(self.weights, self.layers)
+        blocks = [convs[name][0].shape[-1] for name, *_ in self.layers if name.endswith("_in")]
+        return dict(t=-1, logits=None, given=given, canvas=np.zeros((n, size, size, self.levels), np.float32),
+                    inner=[np.zeros((n, size, size, half), np.float32) for half in blocks])
 
     def step(self, state, pixels):
-        canvas, t = state["canvas"], state["t"] + 1
+        t, canvas, inner, given = state["t"] + 1, state["canvas"], state["inner"], state["given"]
+        size, n = self.target_size, len(canvas)
         if pixels is not None:
-            canvas[:, (t - 1) // self.target_size, (t - 1) % self.target_size] = pixels
-        row, col = divmod(t, self.target_size)
-        top = max(row - self.reach, 0)
-        return dict(canvas=canvas, t=t, logits=self.logits(canvas[:, top:row + 1])[:, -1, col])
+            canvas[np.arange(n), (t - 1) // size, (t - 1) % size, np.asarray(pixels)] = 1
+        r, c = divmod(t, size)
+        convs = _named(self.weights, self.layers)
 
-    @property
-    def reach(self):
-        """How many rows above it a pixel's logits read: each masked k x k convolution
-        looks k // 2 rows up (the 7x7 mask A: 3, each 3x3 mask B: 1). A step runs the
-        network on those rows and its own only; a row of zero padding above them changes
-        rows the step does not read."""
-        return sum(k // 2 for _, k, _, _, _ in self.layers)
+        def at(name, x, source=None, relu=True, cond=None):
+            """Layer `name` at (r, c): x the input there (1x1), or source the whole input array."""
+            kernel, bias, k, mask = convs[name]
+            if source is None:
+                y = x @ kernel[0, 0] + bias
+            else:
+                h, taps = k // 2, causal_taps(k, mask)
+                cols = np.zeros((n, len(taps), source.shape[-1]), np.float32)
+                for i, (dy, dx) in enumerate(taps):
+                    if 0 <= r + dy - h < size and 0 <= c + dx - h < size:
+                        cols[:, i] = source[:, r + dy - h, c + dx - h]
+                kept = kernel[tuple(np.array(taps).T)].reshape(-1, kernel.shape[-1])
+                y = cols.reshape(n, len(kept)) @ kept + bias
+            if given is not None and cond is not None:
+                y = y + given[:, r, c] @ convs[cond][0][0, 0] + convs[cond][1]
+            return np.maximum(y, 0) if relu else y
+        x = at("mask_a", None, canvas, cond="given_a")
+        for b, cache in enumerate(inner):
+            cache[:, r, c] = at(f"block{b}_in", x)
+            x = x + at(f"block{b}_out", at(f"block{b}_mask_b", None, cache, cond=f"given_b{b}"))
+        logits = at("logits", at("head1", at("head0", x)), relu=False)
+        return dict(state, t=t, logits=logits)
 
     def log_probs(self, state):
         return log_softmax(state["logits"].astype(np.float64), axis=1)
@@ -164,7 +230,7 @@ class NumpyPixelCNN(PixelNet):
         flat = self.reading(levels).astype(np.intp)
 
         def run_block(seq):
-            logp = log_softmax(self.logits(seq).astype(np.float64), axis=-1)
+            logp = log_softmax(self.block_logits(seq).astype(np.float64), axis=-1)
             picked = np.take_along_axis(logp, seq[..., None], -1)[..., 0].reshape(len(seq), -1)
             return with_outliers(picked, outliers, self.levels).sum(1)
         return map_chunks(lambda seq: map_chunks(run_block, seq, self.block, 1), flat, chunk, workers)
@@ -208,17 +274,8 @@ class PixelCNNFamily:
     @staticmethod
     def forward(ops, w, pixels, s):
         """The training graph: pixels (B, G, T) -> logits (B, G, T, levels), G models side
-        by side: as one grouped convolution per layer (model g: channel group g, its own
-        kernel), or as a chain of convolutions per model (see GROUPED)."""
-        g, size, c, layers = pixels.shape[1], s.target_size, s.levels, PixelCNNFamily.layers(s)
-        images = ops.reshape(ops.one_hot(pixels, c), (-1, g, size, size, c))
-        if not (GROUPED if GROUPED is not None else backend.nvidia_gpu()):
-            return ops.stack([ops.reshape(pixelcnn_logits(ops, keras_masked_conv, [v[m] for v in w], images[:, m],
-                                                          layers), (-1, s.seq_len, c)) for m in range(g)], axis=1)
-        x = ops.reshape(ops.transpose(images, (0, 2, 3, 1, 4)), (-1, size, size, g * c))
-        logits = pixelcnn_logits(ops, grouped_masked_conv, w, x, layers)
-        logits = ops.transpose(ops.reshape(logits, (-1, size, size, g, c)), (0, 3, 1, 2, 4))
-        return ops.reshape(logits, (-1, g, s.seq_len, c))
+        by side (side_by_side)."""
+        return side_by_side(ops, w, pixels, s, PixelCNNFamily.layers(s))
 
     @staticmethod
     def _convs(layers):
