@@ -37,7 +37,7 @@ def sample(members, n, rng, temperature=1.0, given=None):
 def _draw(net, state, n, rng, temperature, given):
     """sample's loop for one net from its start state."""
     if given is not None:
-        fixed, known = (net.reading(np.asarray(a)).reshape(n, -1) for a in given)
+        fixed, known = (net.reading(np.asarray(a)).reshape(n, net.seq_len) for a in given)
     pixels = None
     out = np.zeros((n, net.seq_len), np.uint8)
     for t in range(net.seq_len):

@@ -181,3 +181,18 @@ def test_pixelcnn28_trains_draws_and_classifies_through_the_scripts(tmp_path, sc
     own = run("classification.py", *flags, f"--images={mine}", "--json", env=script_env)
     assert own.returncode == 0, own.stderr
     assert [v["verdict"] in ("digit", "no digit") for v in json.loads(own.stdout)["images"]] == [True] * 3
+
+
+def test_a_completion_keeps_its_given_rows_and_a_mixture_member_may_draw_none(tiny_models):
+    """The demo's completion through shape and detail: the given rows come back as they
+    were; with two members and one image, one member draws none."""
+    detail, _ = random_detail(tiny_detail(), seed=8)
+    members = [ShapeThenDetail(util.load_net(util.model_path(tiny_models, d), d), detail) for d in (1, 2)]
+    levels = np.random.default_rng(9).integers(0, 7, (3, SIZE, SIZE))
+    known = np.zeros(levels.shape, bool)
+    known[:, :5] = True
+    shape, whole = members[0].given_shape(levels, known)
+    assert whole[:, 0].all() and not whole[:, -1].any()               # the top shape rows lie in the kept rows
+    for n in (1, 3):
+        out = util.sample(members, n, np.random.default_rng(n), given=(levels[:n], known[:n]))
+        assert out.shape == (n, SIZE, SIZE) and (out[:, :5] == levels[:n, :5]).all()
