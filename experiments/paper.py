@@ -1,8 +1,8 @@
 """A local paper as a last stage (docs/journal.md, 2026-12-06): the images that a profile's
 whole reading (util.Reader, its stages) still finds unexplained, read once more in the
 canonical form with a local paper (a square median of --window pixels instead of the
-separable median over nearly the whole side) and the outlier share 0.1 (with --mix, the
-equal mixture of the two readings). Prints the accuracy
+separable median over nearly the whole side; --ink=ratio: the ink as a ratio to the
+illumination) and the outlier share 0.1 (with --mix, the equal mixture of the two readings). Prints the accuracy
 of the profile as shipped and with that stage, as they are and under each of our changes.
 
     python experiments/paper.py [--profile=tutorial] [--images=1000:3000] [--window=13]
@@ -37,11 +37,33 @@ def local_form(images, window):
         canonical.paper = saved
 
 
+def ratio_form(images, window, closing=7):
+    """The canonical form with the ink as a ratio: each image turned to dark ink on light
+    paper (inverted where the canonical form's ink is brighter than its paper), its
+    illumination a grey closing by a closing x closing square, the ink 1 - image /
+    illumination; then floored, specks removed and framed as canonical.canonical does."""
+    from scipy import ndimage
+    x = np.asarray(images, np.float64)
+    under = canonical.paper(x)
+    bright = ((x - under) * (np.abs(x - under) > 32)).reshape(len(x), -1).sum(1) > 0     # light ink on dark paper
+    x[bright] = 255 - x[bright]
+    light = np.maximum(ndimage.grey_closing(x, size=(1, closing, closing)), 1.0)
+    ink = np.clip(1 - x / light, 0, 1)
+    top = np.maximum(np.percentile(ink.reshape(len(x), -1), 99.5, axis=1), 1e-9)[:, None, None]
+    level = np.clip((np.clip(ink / top, 0, 1) - canonical.FLOOR) / (1 - canonical.FLOOR), 0, 1)
+    level[top[:, 0, 0] < canonical.BLANK / 255] = 0
+    level *= np.stack([canonical.remove_specks(lv > 0, canonical.SPECK) for lv in level])
+    return np.round(np.stack([canonical.frame(lv) for lv in level]) * 255).astype(np.uint8)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="tutorial", help="the profile read (default tutorial)")
     p.add_argument("--images", default="1000:3000", help="FIRST:LAST of the permuted held-out images (default 1000:3000)")
     p.add_argument("--window", type=util.positive_int, default=13, help="side of the local paper's median (default 13)")
+    p.add_argument("--ink", choices=["local", "ratio"], default="local",
+                   help="local: the difference from a local median paper; ratio: 1 - the image over its illumination "
+                        "(a grey closing), dark ink on light paper (default local)")
     util.add_bool_flag(p, "--mix", False, "the stage's likelihood the equal mixture of the reading before it and the "
                                           "local paper's (the paper a latent of two values), not the latter alone")
     args = p.parse_args()
@@ -63,7 +85,7 @@ def main():
         low = np.array([v["verdict"] == "no digit" for v in reader.verdicts(list(range(len(y))), images, reading, 0.01)])
         mended = loglik.copy()
         if low.any():
-            form = local_form(images[low], args.window)
+            form = (ratio_form if args.ink == "ratio" else local_form)(images[low], args.window)
             other = util.mixture_log_likelihoods(reader.models, form, s.test_latents(), local, priors=reader.priors)
             mended[low] = np.logaddexp(loglik[low], other) - np.log(2) if args.mix else other
         shipped.append(np.mean(util.classify(loglik, reader.priors) == y))
