@@ -14,6 +14,7 @@ import numpy as np
 from . import backend
 from .backend import get_keras
 from .families import FAMILIES, ShapeThenDetail
+from .families.detail import shape_of
 
 ENGINES = ("auto", "numpy", "keras")
 
@@ -72,18 +73,23 @@ def mixture_log_likelihoods(models, copies, batch_size=512, outliers=0.0):
     from .numerics import log_mean_exp
     nets = [(d, net) for d, members in enumerate(models) for net in members]
     flat = copies.reshape(-1, *copies.shape[2:])
-    groups, inputs = {}, {}                  # the terms of each net: itself, or its parts (ShapeThenDetail)
+    shapes = {}                              # the images' shapes, made once per shape size
+    groups, inputs = {}, {}                  # each net's terms: itself, or its shape and its detail
     for i, (_, net) in enumerate(nets):
-        for part, levels in (net.parts(flat) if isinstance(net, ShapeThenDetail) else [(net, flat)]):
+        parts = [(net, flat)]
+        if isinstance(net, ShapeThenDetail):
+            size = net.detail.shape_size
+            if size not in shapes:
+                shapes[size] = shape_of(flat, size)
+            parts = [(net.shape, shapes[size]), (net.detail, flat)]
+        for part, levels in parts:
             key = (part.settings, levels.shape)                     # ModelSettings: frozen, hashable
             inputs.setdefault(key, levels)
-            if not any(p is part for p, _ in groups.get(key, [])):
-                groups.setdefault(key, []).append((part, []))
-            next(owners for p, owners in groups[key] if p is part).append(i)
+            groups.setdefault(key, {}).setdefault(id(part), (part, []))[1].append(i)   # a shared detail: once
     terms = [np.zeros(copies.shape[:2]) for _ in nets]          # each (transforms, n)
     for key, parts in groups.items():
-        out = log_likelihoods([p for p, _ in parts], inputs[key], batch_size, outliers)
-        for j, (_, owners) in enumerate(parts):
+        out = log_likelihoods([p for p, _ in parts.values()], inputs[key], batch_size, outliers)
+        for j, (_, owners) in enumerate(parts.values()):
             for i in owners:
                 terms[i] += out[:, j].reshape(copies.shape[:2])
     per_digit = [np.concatenate([terms[i] for i, (d, _) in enumerate(nets) if d == digit]) for digit in range(len(models))]

@@ -91,9 +91,10 @@ def _ordered(layers, given_kernel):
 class NumpyDetail(NumpyPixelCNN):
     """The detail model in numpy: NumpyPixelCNN with the features of the given shape."""
 
+    layers_of = staticmethod(detail_layers)
+
     def __init__(self, weights, settings, meta=None):
         super().__init__(weights, settings, meta)
-        self.layers = detail_layers(settings)
         self.shape_size = settings.shape_size
 
     def features(self, shape):
@@ -161,25 +162,18 @@ class DetailFamily(PixelCNNFamily):
     @staticmethod
     def accepts(layers):
         convs = {l["config"]["name"]: l["config"] for l in PixelCNNFamily._convs(layers)}
-        if "given" not in convs or "mask_a" not in convs:
+        if not {"given", "mask_a", "logits"} <= set(convs):
             return False
-        blocks = sum(name.endswith("_in") for name in convs)
-        return set(convs) == {name for name, *_ in _layers_of(convs, blocks)} and all(
+        expected = _layers_of(layers)
+        return set(convs) == {name for name, *_ in expected} and all(
             convs[name]["kernel_size"] in ([k, k], (k, k)) and convs[name].get("mask_type") == mask
-            and convs[name]["filters"] == cout for name, k, mask, _, cout in _layers_of(convs, blocks))
+            and convs[name]["filters"] == cout for name, k, mask, _, cout in expected)
 
     @staticmethod
     def file_weights(layers):
-        """Keras names each layer's weights in the file by its class, counted in the order of
-        the file's layers; returned in detail_layers' order."""
-        seen, key = {}, {}
-        for l in PixelCNNFamily._convs(layers):
-            base = {"Conv2D": "conv2d", "MaskedConv2D": "masked_conv2d"}[l["class_name"]]
-            n = seen[base] = seen.get(base, -1) + 1
-            key[l["config"]["name"]] = f"layers/{base}{f'_{n}' if n else ''}/vars/"
-        convs = {l["config"]["name"]: l["config"] for l in PixelCNNFamily._convs(layers)}
-        blocks = sum(name.endswith("_in") for name in convs)
-        return [key[name] + str(i) for name, *_ in _layers_of(convs, blocks) for i in (0, 1)]
+        """The file's weights (PixelCNNFamily.file_keys), in detail_layers' order."""
+        keys = PixelCNNFamily.file_keys(layers)
+        return [keys[name] + str(i) for name, *_ in _layers_of(layers) for i in (0, 1)]
 
     @staticmethod
     def from_keras_model(model, fallback):
@@ -189,8 +183,10 @@ class DetailFamily(PixelCNNFamily):
         return [w for name, *_ in detail_layers(fallback) for w in named[name].get_weights()], fallback.record()
 
 
-def _layers_of(convs, blocks):
-    """detail_layers of a file's convolutions ({name: config}), blocks of them."""
+def _layers_of(layers):
+    """detail_layers of a file's layers (its config's), as many blocks as it holds."""
+    convs = {l["config"]["name"]: l["config"] for l in PixelCNNFamily._convs(layers)}
+    blocks = sum(name.endswith("_in") for name in convs)
     first, levels = convs["mask_a"], convs["logits"]["filters"]
     return _ordered(pixelcnn_layers(first["filters"], blocks, levels, first["kernel_size"][0]),
                     convs["given"]["kernel_size"][0])
@@ -235,10 +231,6 @@ class ShapeThenDetail:
             for key in list(memo)[:max(len(memo) - self.MEMO, 0)]:
                 del memo[key]
         return np.array([memo[key] for key in keys], np.float64)
-
-    def parts(self, levels):
-        """[(net, levels it reads)]: the terms whose log-likelihoods add up to this one's."""
-        return [(self.shape, shape_of(levels, self.detail.shape_size)), (self.detail, levels)]
 
     def given_shape(self, levels, known):
         """A completion's (levels, known) of the image -> those of its shape: a shape pixel

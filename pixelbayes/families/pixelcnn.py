@@ -149,6 +149,13 @@ def side_by_side(ops, w, pixels, s, layers, given=None):
     return ops.reshape(logits, (-1, g, s.seq_len, c))
 
 
+def _at_pixel(kernel, kernel_size, mask_type):
+    """A layer at one pixel: the (row, column) offsets of the inputs its mask keeps, and its
+    kernel at those offsets as one matrix (taps x inputs, outputs)."""
+    h, taps = kernel_size // 2, causal_taps(kernel_size, mask_type)
+    return [(i - h, j - h) for i, j in taps], kernel[tuple(np.array(taps).T)].reshape(-1, kernel.shape[-1])
+
+
 class _NumpyOps:
     """The one keras.ops function that pixelcnn_logits calls, in numpy."""
 
@@ -166,8 +173,14 @@ class NumpyPixelCNN(PixelNet):
 
     def __init__(self, weights, settings, meta=None):
         super().__init__(settings, meta)
-        self.layers = PixelCNNFamily.layers(settings)
+        self.layers = self.layers_of(settings)
         self.weights = [np.asarray(v, np.float32) for v in weights]
+        self.convs = _named(self.weights, self.layers)
+        self.at_pixel = {name: _at_pixel(kernel, k, mask) for name, (kernel, _, k, mask) in self.convs.items()}
+
+    @staticmethod
+    def layers_of(settings):
+        return PixelCNNFamily.layers(settings)
 
     def logits(self, levels, given=None):
         """levels (n, rows, W) -> logits (n, rows, W, levels) of each pixel given those before
@@ -181,8 +194,8 @@ class NumpyPixelCNN(PixelNet):
 
     def start(self, n, given=None):
         """given: the features of what a conditional model is given, (n, size, size, filters)."""
-        size, convs = self.target_size, _named(self.weights, self.layers)
-        blocks = [convs[name][0].shape[-1] for name, *_ in self.layers if name.endswith("_in")]
+        size = self.target_size
+        blocks = [self.convs[name][0].shape[-1] for name, *_ in self.layers if name.endswith("_in")]
         return dict(t=-1, logits=None, given=given, canvas=np.zeros((n, size, size, self.levels), np.float32),
                     inner=[np.zeros((n, size, size, half), np.float32) for half in blocks])
 
@@ -192,23 +205,19 @@ class NumpyPixelCNN(PixelNet):
         if pixels is not None:
             canvas[np.arange(n), (t - 1) // size, (t - 1) % size, np.asarray(pixels)] = 1
         r, c = divmod(t, size)
-        convs = _named(self.weights, self.layers)
 
         def at(name, x, source=None, relu=True, cond=None):
             """Layer `name` at (r, c): x the input there (1x1), or source the whole input array."""
-            kernel, bias, k, mask = convs[name]
-            if source is None:
-                y = x @ kernel[0, 0] + bias
-            else:
-                h, taps = k // 2, causal_taps(k, mask)
-                cols = np.zeros((n, len(taps), source.shape[-1]), np.float32)
-                for i, (dy, dx) in enumerate(taps):
-                    if 0 <= r + dy - h < size and 0 <= c + dx - h < size:
-                        cols[:, i] = source[:, r + dy - h, c + dx - h]
-                kept = kernel[tuple(np.array(taps).T)].reshape(-1, kernel.shape[-1])
-                y = cols.reshape(n, len(kept)) @ kept + bias
+            offsets, kept = self.at_pixel[name]
+            if source is not None:
+                x = np.zeros((n, len(offsets), source.shape[-1]), np.float32)
+                for i, (dy, dx) in enumerate(offsets):
+                    if 0 <= r + dy < size and 0 <= c + dx < size:
+                        x[:, i] = source[:, r + dy, c + dx]
+                x = x.reshape(n, len(kept))
+            y = x @ kept + self.convs[name][1]
             if given is not None and cond is not None:
-                y = y + given[:, r, c] @ convs[cond][0][0, 0] + convs[cond][1]
+                y = y + given[:, r, c] @ self.at_pixel[cond][1] + self.convs[cond][1]
             return np.maximum(y, 0) if relu else y
         x = at("mask_a", None, canvas, cond="given_a")
         for b, cache in enumerate(inner):
@@ -296,14 +305,18 @@ class PixelCNNFamily:
 
     @staticmethod
     def file_weights(layers):
-        """Keras names each layer's weights in the file by its class, counted in layer
-        order: conv2d, conv2d_1, ...; masked_conv2d, masked_conv2d_1, ..."""
-        seen, names = {}, []
+        return [key + str(i) for key in PixelCNNFamily.file_keys(layers).values() for i in (0, 1)]
+
+    @staticmethod
+    def file_keys(layers):
+        """{layer name: where its weights lie in the file}, in the file's layer order: Keras
+        names them by class, counted in layer order: conv2d, conv2d_1, ...; masked_conv2d, ..."""
+        seen, keys = {}, {}
         for l in PixelCNNFamily._convs(layers):
             base = {"Conv2D": "conv2d", "MaskedConv2D": "masked_conv2d"}[l["class_name"]]
             n = seen[base] = seen.get(base, -1) + 1
-            names += [f"layers/{base}{f'_{n}' if n else ''}/vars/{i}" for i in (0, 1)]
-        return names
+            keys[l["config"]["name"]] = f"layers/{base}{f'_{n}' if n else ''}/vars/"
+        return keys
 
     @staticmethod
     def from_keras_model(model, fallback):
