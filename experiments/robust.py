@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import util  # noqa: E402
-from pixelbayes import changes, evaluation  # noqa: E402
+from pixelbayes import canonical, changes, evaluation  # noqa: E402
 
 ALWAYS = dict(robust_fallback=False, strokes_fallback=False)
 CANDIDATES = {"shipped": dict(ALWAYS, canonical_form=False, outlier_share=0.0),
@@ -66,7 +66,12 @@ def main():
                    help="held-out images: the default split's 3,000, or the selection split's 10,002 (1/6 of each "
                         "digit, held out by best's sets) (default default)")
     p.add_argument("--changes", choices=["all", "none"], default="all", help="our changes too, or none (default all)")
+    util.add_bool_flag(p, "--paper_edges", True, "the canonical form's paper may have straight edges "
+                                                  "(canonical.paper_regions); False: the medians' paper alone")
+    p.add_argument("--edge_tolerance", type=float, default=canonical.TOLERANCE,
+                   help=f"how many times worse than the medians' paper an edged one may fit (default {canonical.TOLERANCE})")
     args = p.parse_args()
+    canonical.EDGED, canonical.TOLERANCE = args.paper_edges, args.edge_tolerance
     first, last = (int(v) for v in args.images.split(":"))
     data = util.load_mnist()
     x, y = evaluation.training_split(data, *((0.1667,) if args.split == "selection" else ()))[1]

@@ -4,9 +4,12 @@ MNIST's arrays, a user's arrays and a user's files (images.mnist_form).
 
 Ink is what differs from the paper, brighter or darker: the paper's level at each pixel is
 the median of the row around it and then of the column around that (a window nearly the
-image's size), so grey, foggy or stained paper, and paper whose level or polarity changes
-across the image, are not ink; the ink is the distance from the paper, stretched so that
-the strongest ink is white, and what stays below a floor is paper. Specks (8-connected
+image's size), so grey, foggy or stained paper, and paper whose level changes slowly across
+the image, are not ink; where the paper instead steps across straight edges (a shadow, a
+page's edge, a band of another paper or polarity) and one level per region fits it better,
+the paper is those regions (paper_regions), and the ink in each is its share of the way
+from the region's paper to black or white, on the side where the region's ink lies. The
+ink is stretched so that the strongest is white, and what stays below a floor is paper. Specks (8-connected
 bits of ink of a few pixels) are removed. Strokes much thinner or thicker than MNIST's are
 brought towards its width, and a digit much smaller, larger or further off centre than
 MNIST's is put in its frame (a 20x20 box, centred by its mass). A clean MNIST digit passes
@@ -40,6 +43,126 @@ def paper(images, most=64):
     side = max(3, int(round(WINDOW * max(h, w))) | 1)
     rows = ndimage.median_filter(images, size=(1, 1, side), mode="nearest")
     return ndimage.median_filter(rows, size=(1, side, 1), mode="nearest")
+
+
+EDGED = True        # the paper may have straight edges (paper_regions); False: the medians' paper alone
+EDGES = 36          # the directions a paper's straight edge may take (every 5 degrees)
+LEAST = 0.1         # a region of paper covers at least this share of the image
+CONTRAST = 48       # two regions' papers differ by at least this many levels
+FLAT = 0.6          # and in each, at least this share of the pixels is within CONTRAST / 2 of its paper
+PENALTY = 4         # levels per pixel that each edge must save (L1)
+TOLERANCE = 1.0     # an edged paper must fit at least as well as the medians' (misfit)
+
+
+def misfit(x, paper):
+    """How badly a paper fits an image: the L1 distance, each pixel's at most CONTRAST (ink
+    costs the same on either side of an edge, so it does not pull the edge)."""
+    return np.minimum(np.abs(x - paper), CONTRAST).sum()
+
+
+def _best_edge(x, inside, angles, offsets, bins=64):
+    """The straight edge (cost, angle, offset) that best splits the pixels `inside` (bool,
+    h x w) of one image x (h, w), levels 0..255, into two papers of one level each (their
+    medians): cost is the L1 distance of those pixels from their side's median, each side at
+    least LEAST of the image, their medians CONTRAST apart; angles (radians) and offsets
+    (shares of the longer side from the centre) are the edges tried. (inf, 0, 0) where none fits."""
+    h, w = x.shape
+    r, c = np.mgrid[:h, :w]
+    u, v = ((c - (w - 1) / 2) / max(h, w))[inside], ((r - (h - 1) / 2) / max(h, w))[inside]
+    level = np.minimum((x[inside] * bins / 256).astype(int), bins - 1)
+    centres = (np.arange(bins) + 0.5) * 256 / bins
+    proj = np.cos(angles)[:, None] * u + np.sin(angles)[:, None] * v               # (angles, pixels)
+    slab = np.searchsorted(offsets, proj)                                          # pixels below offsets[j]: slab <= j
+    counts = np.zeros((len(angles), len(offsets) + 1, bins))
+    np.add.at(counts, (np.arange(len(angles))[:, None], slab, level[None]), 1)
+    below = np.cumsum(counts, 1)[:, :-1]
+    above = counts.sum(1, keepdims=True) - below
+
+    def cost(hist):
+        n = hist.sum(-1, keepdims=True)
+        med = np.argmax(np.cumsum(hist, -1) >= n / 2, -1)
+        return (hist * np.minimum(np.abs(centres - centres[med][..., None]), CONTRAST)).sum(-1), n[..., 0], centres[med]
+    (cb, nb, mb), (ca, na, ma) = cost(below), cost(above)
+    total = cb + ca
+    total[(np.minimum(nb, na) < LEAST * h * w) | (np.abs(mb - ma) < CONTRAST)] = np.inf
+    a, j = np.unravel_index(np.argmin(total), total.shape)
+    return total[a, j], angles[a], offsets[j]
+
+
+def _fitted_edge(x, inside):
+    """_best_edge over EDGES directions and offsets every half pixel, then refined about the
+    best to a tenth of that angle and a quarter of a pixel."""
+    side = max(x.shape)
+    step = np.pi / EDGES
+    cost, angle, offset = _best_edge(x, inside, np.arange(EDGES) * step, np.arange(-side, side + 1) / (2 * side))
+    if not np.isfinite(cost):
+        return cost, angle, offset
+    return _best_edge(x, inside, angle + np.linspace(-step, step, 21), offset + np.arange(-4, 5) / (4 * side))
+
+
+def _papery(x, region):
+    """Whether a region of one image looks like paper: at least FLAT of its pixels within
+    CONTRAST / 2 of its median, and the same level (so) where it meets the image's border
+    (a ring of a fourteenth of the side, at least 2 pixels), as paper does and a thick
+    stroke's inside does not."""
+    h, w = x.shape
+    ring = max(2, round(max(h, w) / 14))
+    border = np.ones((h, w), bool)
+    border[ring:h - ring, ring:w - ring] = False
+    level, edge = np.median(x[region]), x[region & border]
+    return (np.mean(np.abs(x[region] - level) < CONTRAST / 2) >= FLAT and edge.size >= max(h, w)
+            and abs(np.median(edge) - level) < CONTRAST / 2)
+
+
+def paper_regions(x, smooth):
+    """The regions of one image's paper (h, w) ints, or None: a sheet whose paper changes
+    across straight edges (a shadow, a page's edge, a band of another paper or polarity) is
+    split by up to two edges into regions of one paper level each, where that fits the
+    image (L1) at least about as well as `smooth`, the paper the medians give (within
+    TOLERANCE of it, and each edge saving PENALTY levels a pixel): a step, not a slope."""
+    h, w = x.shape
+    side = max(h, w)
+    r, c = np.mgrid[:h, :w]
+    u, v = (c - (w - 1) / 2) / side, (r - (h - 1) / 2) / side
+    labels, limit = np.zeros((h, w), int), TOLERANCE * misfit(x, smooth)
+    found, before = None, misfit(x, np.median(x))
+    for edges in (1, 2):
+        trials = [(*_fitted_edge(x, labels == k), k) for k in range(edges)]
+        cost, angle, offset, k = min(trials, key=lambda t: t[0] - (costs[t[3]] if edges > 1 else 0))
+        if not np.isfinite(cost):
+            break
+        split = (labels == k) & (np.cos(angle) * u + np.sin(angle) * v >= offset)
+        labels = np.where(split, edges, labels)
+        costs = [misfit(x[labels == j], np.median(x[labels == j])) for j in range(edges + 1)]
+        if all(_papery(x, labels == j) for j in range(edges + 1)) and sum(costs) <= min(before - PENALTY * h * w, limit):
+            found = labels.copy()
+        before = sum(costs)
+    return found
+
+
+def regions(x, smooth, most=64):
+    """paper_regions of one image of any size: an image larger than `most` pixels a side
+    is split at that size and its regions scaled back (nearest)."""
+    from skimage.transform import resize
+    if max(x.shape) <= most:
+        return paper_regions(x, smooth)
+    shape = tuple(max(1, round(n * most / max(x.shape))) for n in x.shape)
+    small = paper_regions(resize(x, shape, anti_aliasing=True), resize(smooth, shape))
+    return None if small is None else resize(small, x.shape, order=0, preserve_range=True, anti_aliasing=False).astype(int)
+
+
+def region_ink(x, labels):
+    """One image's ink (h, w), 0..1, on a paper of regions (paper_regions): in each region,
+    the ink on the side of its paper (its median) where the region's strongest deviations
+    lie, as a share of the way from the paper to black or white: a shadow darkens paper and
+    ink alike, and a region of the other polarity reads as the rest."""
+    level = np.zeros(x.shape)
+    for k in np.unique(labels):
+        inside = labels == k
+        p, d = np.median(x[inside]), x[inside] - np.median(x[inside])
+        dark = np.percentile(-d, 99) > np.percentile(d, 99)
+        level[inside] = np.clip(-d / max(p, BLANK) if dark else d / max(255 - p, BLANK), 0, 1)
+    return level
 
 
 def remove_specks(mask, smallest):
@@ -109,7 +232,7 @@ def frame(level, always=False):
     return out
 
 
-def ink_levels(images, floor=FLOOR, speck=SPECK):
+def ink_levels(images, floor=FLOOR, speck=SPECK, edges=None):
     """Grey images (n, h, w), any paper and pen -> ink (n, h, w) in 0..1 on black paper: the
     distance from the paper, stretched to the strongest ink, the floor taken out (not on
     clean paper, CLEAN), specks removed; a blank image (no ink above BLANK
@@ -117,11 +240,15 @@ def ink_levels(images, floor=FLOOR, speck=SPECK):
     x = np.asarray(images, np.float64)
     under = paper(x)
     dev = np.abs(x - under)
-    flat = dev.reshape(len(x), -1)
-    top = np.percentile(flat, 99.5, axis=1)[:, None, None]
-    level = np.clip((np.clip(dev / np.maximum(top, 1e-9), 0, 1) - floor) / (1 - floor), 0, 1)
-    u = under.reshape(len(x), -1)
+    u, flat = under.reshape(len(x), -1), dev.reshape(len(x), -1)
     clean = (u.max(1) - u.min(1) <= CLEAN) & (np.percentile(flat, 75, axis=1) <= CLEAN)
+    if EDGED if edges is None else edges:
+        for i in np.flatnonzero(~clean):
+            labels = regions(x[i], under[i])
+            if labels is not None:
+                dev[i] = 255 * region_ink(x[i], labels)
+    top = np.percentile(dev.reshape(len(x), -1), 99.5, axis=1)[:, None, None]
+    level = np.clip((np.clip(dev / np.maximum(top, 1e-9), 0, 1) - floor) / (1 - floor), 0, 1)
     level[clean] = np.clip(dev[clean] / np.maximum(top[clean], 1e-9), 0, 1)
     level[top[:, 0, 0] < BLANK] = 0
     if speck > 1:

@@ -81,6 +81,45 @@ def test_the_canonical_form_removes_specks_and_keeps_a_blank_image_blank():
     assert not canonical.canonical(np.full((2, 28, 28), 77, np.uint8)).any()
 
 
+def agreement(form, x):
+    """Share of the pixels where a canonical form and the original agree on ink (> 64) or paper."""
+    return np.mean((form > 64) == (x > 0))
+
+
+def test_a_paper_with_straight_edges_reads_a_shadow_and_a_region_of_the_other_polarity():
+    """canonical.paper_regions: a sheet whose paper changes across a straight edge (our own
+    `shadow`; a half of the sheet beyond an edge at 30 degrees in the other polarity) reads
+    as the digit, where the medians' paper alone draws the edge as ink or loses the shade's strokes."""
+    x = digits()
+    r, c = np.mgrid[0:28, 0:28]
+    beyond = np.cos(np.pi / 6) * (c - 13.5) + np.sin(np.pi / 6) * (r - 13.5) > 4
+    for sheet in (changes.change(x, "shadow"), np.where(beyond, 255 - x, x).astype(np.uint8)):
+        edged = canonical.canonical(sheet)
+        plain = np.round(np.stack([canonical.frame(v) for v in canonical.ink_levels(sheet, edges=False)]) * 255)
+        assert all(agreement(e, o) > 0.97 for e, o in zip(edged, x))
+        assert np.mean([agreement(p, o) for p, o in zip(plain, x)]) < np.mean([agreement(e, o) for e, o in zip(edged, x)]) - 0.03
+    band = np.abs(np.cos(np.pi / 3) * (c - 13.5) + np.sin(np.pi / 3) * (r - 13.5)) < 5        # two edges: a band
+    sheet = np.where(band, 255 - x, x).astype(np.uint8)
+    plain = np.round(np.stack([canonical.frame(v) for v in canonical.ink_levels(sheet, edges=False)]) * 255)
+    edged = [agreement(e, o) for e, o in zip(canonical.canonical(sheet), x)]
+    assert np.mean(edged) > 0.95 and np.mean(edged) > np.mean([agreement(p, o) for p, o in zip(plain, x)]) + 0.1
+    big = np.kron(np.where(beyond, 255 - x, x)[0], np.ones((4, 4))).astype(np.uint8)       # a file's size: 112x112
+    labels = canonical.regions(big.astype(float), canonical.paper(big[None].astype(float))[0])
+    assert labels.shape == big.shape and len(np.unique(labels)) == 2
+
+
+def test_a_paper_with_edges_leaves_slopes_thick_pens_and_clean_paper_to_the_medians():
+    """No edge is found in clean paper (never searched), a slope of paper (the medians follow
+    it) or a pen so thick that its inside is as wide as paper (its inside never meets the border)."""
+    x = digits()
+    ramp = np.clip(x + np.linspace(0, 120, 28)[None, None, :], 0, 255).astype(np.float64)
+    thick = changes.change(changes.change(x, "thicker"), "thicker").astype(np.float64)
+    for sheet in (x.astype(np.float64), ramp, thick):
+        under = canonical.paper(sheet)
+        assert all(canonical.paper_regions(s, u) is None for s, u in zip(sheet, under))
+    np.testing.assert_array_equal(canonical.ink_levels(thick), canonical.ink_levels(thick, edges=False))
+
+
 def test_an_outlier_share_bounds_what_one_pixel_can_cost():
     logp = np.log(np.array([1e-30, 1e-6, 0.5, 1.0]))
     mixed = with_outliers(logp, 0.05, 7)
