@@ -40,6 +40,27 @@ def test_a_drawn_mnist_digit_comes_back_in_mnist_form(mnist):
     assert np.abs(back.astype(int) - x).mean() < 6                      # of 255
 
 
+def test_a_photo_with_a_shadow_across_the_sheet_comes_back_in_mnist_form(mnist):
+    """A user's photo (dark ink on white, 4x) with a straight-edged shadow over a third of it,
+    paper and ink darkened to 40% there: the paper with edges (canonical.paper_regions) reads
+    it as the digit, where the medians' paper draws the shadow's edge as ink."""
+    from pixelbayes import canonical
+    x = mnist["x_test"][:20]
+    r, c = np.mgrid[0:112, 0:112]
+    shade = np.where(0.6 * (c - 56) + 0.8 * (r - 56) > 15, 0.4, 1.0)
+    corr = lambda a, b: np.corrcoef(a.ravel(), b.ravel())[0, 1]             # noqa: E731
+    edged, plain = [], []
+    for im in x:
+        photo = paper(im).astype(float) * shade
+        edged.append(corr(user_images.mnist_form(photo), im))
+        canonical.EDGED = False
+        try:
+            plain.append(corr(user_images.mnist_form(photo), im))
+        finally:
+            canonical.EDGED = True
+    assert np.median(edged) > 0.95 and np.median(edged) > np.median(plain) + 0.1
+
+
 def test_the_same_digit_reads_alike_in_every_image_mode(mnist, tmp_path):
     ink = paper(mnist["x_test"][0])
     rgb = np.stack([ink, ink, ink], -1)
