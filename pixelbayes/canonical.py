@@ -73,8 +73,9 @@ def _best_edge(x, inside, angles, offsets, bins=64):
     centres = (np.arange(bins) + 0.5) * 256 / bins
     proj = np.cos(angles)[:, None] * u + np.sin(angles)[:, None] * v               # (angles, pixels)
     slab = np.searchsorted(offsets, proj)                                          # pixels below offsets[j]: slab <= j
-    counts = np.zeros((len(angles), len(offsets) + 1, bins))
-    np.add.at(counts, (np.arange(len(angles))[:, None], slab, level[None]), 1)
+    shape = (len(angles), len(offsets) + 1, bins)
+    index = (np.arange(len(angles))[:, None] * shape[1] + slab) * bins + level[None]
+    counts = np.bincount(index.ravel(), minlength=np.prod(shape)).reshape(shape).astype(np.float64)
     below = np.cumsum(counts, 1)[:, :-1]
     above = counts.sum(1, keepdims=True) - below
 
