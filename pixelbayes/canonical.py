@@ -60,34 +60,73 @@ def misfit(x, paper):
     return np.minimum(np.abs(x - paper), CONTRAST).sum()
 
 
-def _best_edge(x, inside, angles, offsets, bins=64):
-    """The straight edge (cost, angle, offset) that best splits the pixels `inside` (bool,
-    h x w) of one image x (h, w), levels 0..255, into two papers of one level each (their
-    medians): cost is the L1 distance of those pixels from their side's median, each side at
-    least LEAST of the image, their medians CONTRAST apart; angles (radians) and offsets
-    (shares of the longer side from the centre) are the edges tried. (inf, 0, 0) where none fits."""
+def _slabs(x, inside, angles, offsets, bins):
+    """Histograms of the levels of the pixels `inside` one image x (h, w), by the slab
+    between consecutive offsets (shares of the longer side from the centre) that they lie in
+    along each angle's direction: (angles, offsets + 1, bins), cumulated over the slabs."""
     h, w = x.shape
     r, c = np.mgrid[:h, :w]
     u, v = ((c - (w - 1) / 2) / max(h, w))[inside], ((r - (h - 1) / 2) / max(h, w))[inside]
     level = np.minimum((x[inside] * bins / 256).astype(int), bins - 1)
-    centres = (np.arange(bins) + 0.5) * 256 / bins
     proj = np.cos(angles)[:, None] * u + np.sin(angles)[:, None] * v               # (angles, pixels)
-    slab = np.searchsorted(offsets, proj)                                          # pixels below offsets[j]: slab <= j
+    slab = np.searchsorted(offsets, proj)                                          # below offsets[j]: slab <= j
     shape = (len(angles), len(offsets) + 1, bins)
     index = (np.arange(len(angles))[:, None] * shape[1] + slab) * bins + level[None]
-    counts = np.bincount(index.ravel(), minlength=np.prod(shape)).reshape(shape).astype(np.float64)
-    below = np.cumsum(counts, 1)[:, :-1]
-    above = counts.sum(1, keepdims=True) - below
+    return np.cumsum(np.bincount(index.ravel(), minlength=np.prod(shape)).reshape(shape), 1).astype(np.float64)
 
-    def cost(hist):
-        n = hist.sum(-1, keepdims=True)
-        med = np.argmax(np.cumsum(hist, -1) >= n / 2, -1)
-        return (hist * np.minimum(np.abs(centres - centres[med][..., None]), CONTRAST)).sum(-1), n[..., 0], centres[med]
-    (cb, nb, mb), (ca, na, ma) = cost(below), cost(above)
-    total = cb + ca
-    total[(np.minimum(nb, na) < LEAST * h * w) | (np.abs(mb - ma) < CONTRAST)] = np.inf
+
+def _cost(hist, bins=64):
+    """(misfit to their median, count) of the pixels that histograms (..., bins) count."""
+    centres = (np.arange(bins) + 0.5) * 256 / bins
+    n = hist.sum(-1)
+    med = np.argmax(np.cumsum(hist, -1) >= n[..., None] / 2, -1)
+    return (hist * np.minimum(np.abs(centres - centres[med][..., None]), CONTRAST)).sum(-1), n
+
+
+def _best_edge(x, inside, angles, offsets, bins=64):
+    """The straight edge (cost, angle, offset) that best splits the pixels `inside` (bool,
+    h x w) of one image x into two papers of one level each (their medians; cost: misfit),
+    each side at least LEAST of the image; angles (radians) and offsets are those tried.
+    (inf, 0, 0) where none fits."""
+    cum = _slabs(x, inside, angles, offsets, bins)
+    (cb, nb), (ca, na) = _cost(cum[:, :-1]), _cost(cum[:, -1:] - cum[:, :-1])
+    total = np.where(np.minimum(nb, na) < LEAST * x.size, np.inf, cb + ca)
     a, j = np.unravel_index(np.argmin(total), total.shape)
     return total[a, j], angles[a], offsets[j]
+
+
+def _best_band(x, angles, offsets, bins=64):
+    """The band between two parallel edges (cost, angle, low, high) that best splits one
+    image into three papers of one level each (the band and either side; misfit), each at
+    least LEAST of the image."""
+    full = _slabs(x, np.ones(x.shape, bool), angles, offsets, bins)
+    cum = full[:, :-1]                                                              # up to offsets[j]
+    (cl, nl), (ch, nh) = _cost(cum), _cost(full[:, -1:] - cum)
+    low, high = np.triu_indices(len(offsets), 1)
+    band, nband = _cost(cum[:, high] - cum[:, low])                                 # [a, pair]
+    total = cl[:, low] + band + ch[:, high]
+    small = np.minimum(np.minimum(nl[:, low], nh[:, high]), nband) < LEAST * x.size
+    a, pair = np.unravel_index(np.argmin(np.where(small, np.inf, total)), total.shape)
+    return np.where(small, np.inf, total)[a, pair], angles[a], offsets[low[pair]], offsets[high[pair]]
+
+
+def _border(h, w):
+    """The image's border: a ring of a fourteenth of the side, at least 2 pixels (bool, h x w)."""
+    ring = max(2, round(max(h, w) / 14))
+    border = np.ones((h, w), bool)
+    border[ring:h - ring, ring:w - ring] = False
+    return border
+
+
+def _papery(x, region):
+    """Whether a region of one image looks like paper: at least FLAT of its pixels within
+    CONTRAST / 2 of its median, and the same level (so) where it meets the image's border
+    (_border) over at least a side's length of pixels, as paper does and a thick stroke's
+    inside does not."""
+    h, w = x.shape
+    level, edge = np.median(x[region]), x[region & _border(h, w)]
+    return (np.mean(np.abs(x[region] - level) < CONTRAST / 2) >= FLAT and edge.size >= max(h, w)
+            and abs(np.median(edge) - level) < CONTRAST / 2)
 
 
 def _fitted_edge(x, inside):
@@ -101,43 +140,62 @@ def _fitted_edge(x, inside):
     return _best_edge(x, inside, angle + np.linspace(-step, step, 21), offset + np.arange(-4, 5) / (4 * side))
 
 
-def _papery(x, region):
-    """Whether a region of one image looks like paper: at least FLAT of its pixels within
-    CONTRAST / 2 of its median, and the same level (so) where it meets the image's border
-    (a ring of a fourteenth of the side, at least 2 pixels), as paper does and a thick
-    stroke's inside does not."""
-    h, w = x.shape
-    ring = max(2, round(max(h, w) / 14))
-    border = np.ones((h, w), bool)
-    border[ring:h - ring, ring:w - ring] = False
-    level, edge = np.median(x[region]), x[region & border]
-    return (np.mean(np.abs(x[region] - level) < CONTRAST / 2) >= FLAT and edge.size >= max(h, w)
-            and abs(np.median(edge) - level) < CONTRAST / 2)
+def _fitted_band(x):
+    """_best_band over EDGES directions and offsets every pixel, then refined about the best
+    to a tenth of that angle and a quarter of a pixel: (cost, angle, low, high)."""
+    side = max(x.shape)
+    step = np.pi / EDGES
+    cost, angle, low, high = _best_band(x, np.arange(EDGES) * step, np.arange(-side // 2, side // 2 + 1) / side)
+    if not np.isfinite(cost):
+        return cost, angle, low, high
+    near = np.arange(-4, 5) / (4 * side)
+    return _best_band(x, angle + np.linspace(-step, step, 11), np.concatenate([low + near, high + near]))
+
+
+def _split_models(x, along):
+    """The candidate papers of one image as (labels, edges): the best single edge, that
+    edge with the best second edge in either part, and the best band between two parallel
+    edges (along(angle): each pixel's position in that direction)."""
+    models = []
+    cost, angle, offset = _fitted_edge(x, np.ones(x.shape, bool))
+    if np.isfinite(cost):
+        one = (along(angle) >= offset).astype(int)
+        models.append((one, 1))
+        parts = [misfit(x[one == k], np.median(x[one == k])) for k in (0, 1)]
+        trials = [(*_fitted_edge(x, one == k), k) for k in (0, 1)]
+        cost, angle, offset, k = min(trials, key=lambda t: t[0] - parts[t[3]])
+        if np.isfinite(cost):
+            models.append((np.where((one == k) & (along(angle) >= offset), 2, one), 2))
+    cost, angle, low, high = _fitted_band(x)
+    if np.isfinite(cost):
+        models.append(((along(angle) > low).astype(int) + (along(angle) > high), 2))
+    return models
 
 
 def paper_regions(x, smooth):
     """The regions of one image's paper (h, w) ints, or None: a sheet whose paper changes
     across straight edges (a shadow, a page's edge, a band of another paper or polarity) is
-    split by up to two edges into regions of one paper level each, where that fits the
-    image (L1) at least about as well as `smooth`, the paper the medians give (within
-    TOLERANCE of it, and each edge saving PENALTY levels a pixel): a step, not a slope."""
+    split by one edge, two, or a band between two parallel ones (_split_models) into regions
+    of one paper level each, where each region looks like paper (_papery), each differs from
+    another by CONTRAST, each edge saves PENALTY levels a pixel (misfit) and the whole fits
+    the image at least as well as `smooth`, the paper the medians give (TOLERANCE): a step,
+    not a slope. Of those that pass, the one that fits best, each edge costing PENALTY."""
     h, w = x.shape
-    side = max(h, w)
+    ring = np.sort(x[_border(h, w)])
+    least = -(-max(h, w) // 2)              # half of what a region shows of the border (_papery)
+    if ring[-least] <= ring[least - 1]:     # so two papers CONTRAST apart show it two levels: not here
+        return None
     r, c = np.mgrid[:h, :w]
-    u, v = (c - (w - 1) / 2) / side, (r - (h - 1) / 2) / side
-    labels, limit = np.zeros((h, w), int), TOLERANCE * misfit(x, smooth)
-    found, before = None, misfit(x, np.median(x))
-    for edges in (1, 2):
-        trials = [(*_fitted_edge(x, labels == k), k) for k in range(edges)]
-        cost, angle, offset, k = min(trials, key=lambda t: t[0] - (costs[t[3]] if edges > 1 else 0))
-        if not np.isfinite(cost):
-            break
-        split = (labels == k) & (np.cos(angle) * u + np.sin(angle) * v >= offset)
-        labels = np.where(split, edges, labels)
-        costs = [misfit(x[labels == j], np.median(x[labels == j])) for j in range(edges + 1)]
-        if all(_papery(x, labels == j) for j in range(edges + 1)) and sum(costs) <= min(before - PENALTY * h * w, limit):
-            found = labels.copy()
-        before = sum(costs)
+    u, v = (c - (w - 1) / 2) / max(h, w), (r - (h - 1) / 2) / max(h, w)
+    limit, whole = TOLERANCE * misfit(x, smooth), misfit(x, np.median(x))
+    found, best = None, np.inf
+    for labels, edges in _split_models(x, lambda angle: np.cos(angle) * u + np.sin(angle) * v):
+        parts = [labels == j for j in np.unique(labels)]
+        levels = np.array([np.median(x[p]) for p in parts])
+        cost = sum(misfit(x[p], v) for p, v in zip(parts, levels)) + PENALTY * h * w * edges
+        if (cost < best and cost <= min(whole, limit + PENALTY * h * w * edges) and len(parts) == edges + 1
+                and all(np.max(np.abs(levels - v)) >= CONTRAST for v in levels) and all(_papery(x, p) for p in parts)):
+            found, best = labels, cost
     return found
 
 

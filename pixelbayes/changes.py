@@ -1,6 +1,6 @@
 """Changes of our own to 28x28 digits: what a user's image may have (paper that is not
-black, dark ink on light paper, a shadow, noise, specks, another pen, a stray stroke, a smudge, a
-digit small or off centre). The robust settings are chosen on held-out training images
+black, dark ink on light paper, a shadow, a band of the other polarity, noise, specks,
+another pen, a stray stroke, a smudge, a digit small or off centre). The robust settings are chosen on held-out training images
 under these, never under the benchmark's corruptions (corruptions.py). Each takes uint8
 images (n, 28, 28) and a numpy Generator and returns uint8 images; the same seed gives
 the same images."""
@@ -118,6 +118,20 @@ def shadow(images, rng):
     return _uint8(x)
 
 
+def band(images, rng):
+    """A band of the sheet in the other polarity (a strip of tape, a label, a selection on a
+    screen): between two parallel straight edges at any angle, 6 to 16 pixels apart, within
+    10 pixels of the centre, the image inverted."""
+    rows, cols = np.mgrid[:28, :28] - 13.5
+    x = np.array(images)
+    for im, angle, low, width in zip(x, rng.uniform(0, np.pi, len(x)), rng.uniform(-10, 4, len(x)),
+                                     rng.uniform(6, 16, len(x))):
+        along = rows * np.cos(angle) + cols * np.sin(angle)
+        inside = (along > low) & (along < low + width)
+        im[inside] = 255 - im[inside]
+    return x
+
+
 def blurred(images, rng, sigma=1.0):
     from scipy import ndimage
     return _uint8(ndimage.gaussian_filter(np.asarray(images, np.float64), (0, sigma, sigma)))
@@ -128,7 +142,7 @@ CHANGES = {"grey_paper": grey_paper, "dark_on_light": dark_on_light, "gradient_p
            "thicker": lambda x, rng: restroke(x, 1, size=3), "thinner": lambda x, rng: restroke(x, -1),
            "blur": blurred, "stray_stroke": stray_stroke, "smudge": smudge,
            "small": lambda x, rng: scale_images(x, 0.75), "large": lambda x, rng: scale_images(x, 1.2),
-           "shifted": shifted, "rotated": rotated, "shadow": shadow}
+           "shifted": shifted, "rotated": rotated, "shadow": shadow, "band": band}
 
 
 def change(images, name, seed=0):
