@@ -60,6 +60,7 @@ class Reader:
         images = np.asarray(images)
         stage = np.zeros(len(images), int)
         loglik, seen = self._read(images, 0, progress, priors)
+        seen = np.array(seen)          # the first stage may see the images as they are: never write into them
         for k in range(1, len(self.stages)):
             rows = np.flatnonzero(stage == k - 1)
             low = self._judged(images[rows], loglik[rows], stage[rows], self.settings.fallback_share, seen[rows])[0]

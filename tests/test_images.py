@@ -191,7 +191,9 @@ def test_the_fallback_reads_clean_digits_as_shipped_and_unexplained_ones_robustl
     grey, thin = changes.change(x, "grey_paper"), changes.change(x, "thinner")
     reader = util.Reader(s, mnist)
     images = np.concatenate([x, grey, thin])
+    given = images.copy()
     reading = loglik, stage, _ = reader.reading(images)
+    np.testing.assert_array_equal(images, given)                        # the caller's images left as they were
     assert [(st.canonical_form, st.even_strokes) for st in reader.stages] == [(False, False), (True, False), (True, True)]
     assert (stage[:40] > 0).sum() <= 2 and (stage[40:80] > 0).all() and (stage[80:] == 2).any()
     plain, _, stroked = reader.stages
