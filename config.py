@@ -42,6 +42,9 @@ shape = None                        # a profile whose models give each digit's s
                                     # their product is p(x | k) (families/detail.py); None: off
 shape_size = 10                     # family "detail": side of the shape s(x) it is given (the
                                     # shape profile's target_size, and its levels)
+detail_per_digit = False            # family "detail": one detail model per digit, p(x | s(x), k),
+                                    # each trained on its digit's images (model_0..9), instead of one
+                                    # for every digit (model_all)
 
 # --- training (train_mnist.py) ----------------------------------------------------
 # The tutorial trained 12 epochs at batch 32 with a constant Adam rate of 1e-3
@@ -194,6 +197,12 @@ experiments = {                     # the profiles of docs/journal.md's experime
                                     # the walkthrough's own 28x28 model: a PixelCNN (64 filters, 6
                                     # blocks) per digit on the whole image (`pixelcnn28` until
                                     # 2026-12-06); it draws strokes more than digits
+    "pixelcnn28_digits": {"family": "detail", "shape": "shift_xlong_orders", "detail_per_digit": True,
+                          "target_size": 28, "train_shifts": 1, "test_shifts": 1, "cascade_margin": 20.0,
+                          "cascade_sets_margin": 15.0, "pixelcnn_filters": 64, "pixelcnn_blocks": 4, "epochs": 2,
+                          "batch_size": 64, "learning_rate": 1e-3, "init_profile": "pixelcnn28"},
+                                    # `pixelcnn28` with a detail model per digit, p(x | s(x), k), each
+                                    # the shared one trained 2 more epochs on its digit's images
     "pixelcnn_wide": {"family": "pixelcnn", "pixelcnn_first_kernel": 19, "train_shifts": 1, "epochs": 20,
                       "learning_rate": 3e-3},
                                     # "pixelcnn" with a 19x19 first convolution: no blind spot at 10x10

@@ -12,8 +12,9 @@ from .training import finished_with
 
 
 def training_jobs(s, flags, data):
-    """The jobs of one command: a detail model's one (settings.shape), else one per digit and member."""
-    return (detail_jobs if s.shape else digit_jobs)(s, flags, data)
+    """The jobs of one command: a shared detail model's one (settings.shape), else one per
+    digit and member (a detail model per digit: settings.detail_per_digit)."""
+    return (detail_jobs if s.shape and not s.detail_per_digit else digit_jobs)(s, flags, data)
 
 
 def digit_jobs(s, flags, data):

@@ -180,13 +180,18 @@ def load_models(settings, digits=range(10)):
 
 def _shape_then_detail(settings, digits):
     """load_models for a profile of shape and detail: each digit's shape models (the shape
-    profile's) each times the one detail model of this profile (ShapeThenDetail)."""
+    profile's) each times the one detail model of this profile, or the digit's own
+    (detail_per_digit): ShapeThenDetail."""
     from .families import ShapeThenDetail
     shapes = load_models(settings_for(settings.shape), digits)
-    path = model_path(settings.models_dir, "all")
-    detail = load_net(path, "all", settings)
-    check_family(detail, settings, path)
-    return [[ShapeThenDetail(net, detail) for net in nets] for nets in shapes]
+    names = list(digits) if settings.detail_per_digit else ["all"]
+    details = {}
+    for name in names:
+        path = model_path(settings.models_dir, name)
+        details[name] = load_net(path, name, settings)
+        check_family(details[name], settings, path)
+    return [[ShapeThenDetail(net, details[d if settings.detail_per_digit else "all"]) for net in nets]
+            for d, nets in zip(digits, shapes)]
 
 
 def starting_point(init_dir, digit, member, settings):
@@ -194,6 +199,8 @@ def starting_point(init_dir, digit, member, settings):
     instead of random weights: its weights ("init") and what the new file records of it
     ("init_from": its settings, epochs and backend)."""
     path = model_path(init_dir, digit, member)
+    if settings.shape and not os.path.exists(path):
+        path, digit = model_path(init_dir, "all"), "all"     # a detail model per digit, from the shared one
     if not os.path.exists(path):
         raise UserError(f"{path} is missing: --init_models names a folder of trained models to start from")
     net = load_net(path, digit)

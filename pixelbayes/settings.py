@@ -52,6 +52,7 @@ class Settings(_Shape):
     mix: tuple
     shape: str
     shape_size: int
+    detail_per_digit: bool
     epochs: int
     batch_size: int
     learning_rate: float

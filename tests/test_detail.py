@@ -140,6 +140,45 @@ def test_the_keras_engine_equals_numpy_for_shape_times_detail(tiny_models):
     assert (own < 0).all() and np.ptp(shape_only) > 1                  # the detail is the same for every digit
 
 
+def test_a_detail_model_per_digit_starts_from_the_shared_one_and_each_digit_reads_its_own(tmp_path):
+    """detail_per_digit: train_mnist.py's jobs are one per digit, on that digit's images, each
+    starting from the shared model_all; loading pairs each digit's shape models with its own
+    detail model, which the numpy path and the keras engine read alike."""
+    import os
+    import types
+    from conftest import synthetic_mnist
+    s = dataclasses.replace(util.settings_for("pixelcnn28_digits"), target_size=SIZE, pixelcnn_filters=8,
+                            pixelcnn_blocks=2, models_dir=str(tmp_path / "digits"))
+    shared, per_digit = str(tmp_path / "shared"), [random_detail(s, seed=20 + d)[1] for d in range(10)]
+    os.makedirs(shared)
+    os.makedirs(s.models_dir)
+    util.save_model(util.model_path(shared, "all"), random_detail(s, seed=19)[1], s, dict(digit="all"))
+    data = synthetic_mnist()
+    flags = types.SimpleNamespace(all_digits=True, digit=0, num_images=None, skip_existing=False, resume=False,
+                                  init_models=shared)
+    jobs = util.training_jobs(s, flags, data)
+    start = random_detail(s, seed=19)[1]
+    assert [j["digit"] for j in jobs] == list(range(10)) and [j["train_images"] for j in jobs] == [12] * 10
+    assert all(np.array_equal(a, b) for j in jobs for a, b in zip(j["init"], start))
+    for d in range(10):
+        util.save_model(util.model_path(s.models_dir, d), per_digit[d], s, dict(digit=d))
+    models = util.load_models(s)
+    assert [len(m) for m in models] == [3] * 10 and all(
+        np.array_equal(net.detail.weights[0], per_digit[d][0]) for d, nets in enumerate(models) for net in nets)
+    images, _ = synthetic_digits(1, seed=21)
+    run = dataclasses.replace(s, cascade_margin=0.0, cascade_sets_margin=0.0)
+    numpy = util.mixture_log_likelihoods(models, images, util.latents(0), dataclasses.replace(run, classify_engine="numpy"))
+    keras = util.mixture_log_likelihoods(models, images, util.latents(0),
+                                         dataclasses.replace(run, classify_engine="keras", classify_batch=16))
+    np.testing.assert_allclose(keras, numpy, rtol=2e-5)
+    levels = util.preprocess(images, SIZE, 6)
+    details = np.stack([m[0].detail_terms(levels, 512, 1, 0.0) for m in models], 1)
+    assert np.ptp(details, axis=1).min() > 1e-3                          # each digit's detail term is its own
+    os.remove(util.model_path(s.models_dir, 7))
+    with pytest.raises(util.UserError, match="--digit=7 --profile=pixelcnn28_digits"):
+        util.load_models(s)
+
+
 def test_shape_and_detail_that_do_not_fit_are_refused(tiny_models):
     detail, _ = random_detail(tiny_detail(shape_size=5))
     with pytest.raises(util.UserError, match="takes 5x5 shapes"):
