@@ -25,10 +25,17 @@ from PIL import Image, ImageDraw
 from conftest import ROOT
 
 
+def ctrl_c_as_a_terminal():
+    """In the child: SIGINT at its default, as in a terminal. A test run started in the
+    background of a shell ignores SIGINT, and its children inherit that (Python then keeps
+    it ignored), so Ctrl-C's test would wait for nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(env, *flags):
     """`python demo.py --port=0 flags`: the process and its address, once it serves."""
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "demo.py"), "--port=0", *flags], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_a_terminal)
     line = proc.stdout.readline()                   # the first line on stdout says where it serves
     found = re.search(r"http://([\w.]+):(\d+)/", line)
     if not found:
