@@ -184,14 +184,14 @@ def _shape_then_detail(settings, digits):
     (detail_per_digit): ShapeThenDetail."""
     from .families import ShapeThenDetail
     shapes = load_models(settings_for(settings.shape), digits)
-    names = list(digits) if settings.detail_per_digit else ["all"]
-    details = {}
-    for name in names:
+
+    def detail(name):
         path = model_path(settings.models_dir, name)
-        details[name] = load_net(path, name, settings)
-        check_family(details[name], settings, path)
-    return [[ShapeThenDetail(net, details[d if settings.detail_per_digit else "all"]) for net in nets]
-            for d, nets in zip(digits, shapes)]
+        net = load_net(path, name, settings)
+        check_family(net, settings, path)
+        return net
+    details = [detail(d) for d in digits] if settings.detail_per_digit else [detail("all")] * len(shapes)
+    return [[ShapeThenDetail(net, own) for net in nets] for own, nets in zip(details, shapes)]
 
 
 def starting_point(init_dir, digit, member, settings):

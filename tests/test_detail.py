@@ -5,14 +5,16 @@ the numpy nets and the keras engine agree on shape x detail; and a tiny run trai
 and classifies through the scripts."""
 import dataclasses
 import json
+import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
 
 import util
-from conftest import ROOT, small, stepwise_probabilities, synthetic_digits
+from conftest import ROOT, small, synthetic_digits, synthetic_mnist
 from pixelbayes import modelfiles
 from pixelbayes.families import detail as detail_family
 from pixelbayes.families.detail import DetailFamily, NumpyDetail, ShapeThenDetail, shape_of, shape_of_ops
@@ -144,20 +146,17 @@ def test_a_detail_model_per_digit_starts_from_the_shared_one_and_each_digit_read
     """detail_per_digit: train_mnist.py's jobs are one per digit, on that digit's images, each
     starting from the shared model_all; loading pairs each digit's shape models with its own
     detail model, which the numpy path and the keras engine read alike."""
-    import os
-    import types
-    from conftest import synthetic_mnist
     s = dataclasses.replace(util.settings_for("pixelcnn28_digits"), target_size=SIZE, pixelcnn_filters=8,
                             pixelcnn_blocks=2, models_dir=str(tmp_path / "digits"))
     shared, per_digit = str(tmp_path / "shared"), [random_detail(s, seed=20 + d)[1] for d in range(10)]
     os.makedirs(shared)
     os.makedirs(s.models_dir)
-    util.save_model(util.model_path(shared, "all"), random_detail(s, seed=19)[1], s, dict(digit="all"))
+    start = random_detail(s, seed=19)[1]
+    util.save_model(util.model_path(shared, "all"), start, s, dict(digit="all"))
     data = synthetic_mnist()
     flags = types.SimpleNamespace(all_digits=True, digit=0, num_images=None, skip_existing=False, resume=False,
                                   init_models=shared)
     jobs = util.training_jobs(s, flags, data)
-    start = random_detail(s, seed=19)[1]
     assert [j["digit"] for j in jobs] == list(range(10)) and [j["train_images"] for j in jobs] == [12] * 10
     assert all(np.array_equal(a, b) for j in jobs for a, b in zip(j["init"], start))
     for d in range(10):
