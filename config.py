@@ -87,6 +87,8 @@ init_profile = None                 # a profile whose trained models start this 
 # --- sampling (generate_mnist.py) --------------------------------------------------
 grid_size = 5                       # samples per row and column of the grid
 tile_size = 32                      # pixels per side of one sample in the grid
+sample_temperature = 1.0            # the temperature a profile draws at unless told (--temperature):
+                                    # 1.0 samples the model exactly, lower draws its likelier images
 
 # --- classification (classification.py) -------------------------------------------
 classify_num_images = 100           # test images classified by default (the tutorial's)
@@ -160,16 +162,17 @@ profiles = {                        # the profiles to use; --help lists these
     "pixelcnn": {"family": "pixelcnn", "train_shifts": 1, "epochs": 20, "learning_rate": 3e-3},
                                     # the second family: a PixelCNN per digit on the same 10x10
                                     # inputs, trained on shifted images, classified without shifts
-    "pixelcnn28": {"family": "detail", "shape": "shift_xlong_orders", "target_size": 28, "train_shifts": 1,
-                   "test_shifts": 1, "cascade_margin": 20.0, "cascade_sets_margin": 15.0,
-                   "pixelcnn_filters": 64, "pixelcnn_blocks": 4, "epochs": 8, "batch_size": 64,
-                   "learning_rate": 3e-3},
+    "pixelcnn28": {"family": "detail", "shape": "shift_xlong_orders", "detail_per_digit": True, "target_size": 28,
+                   "train_shifts": 1, "test_shifts": 1, "cascade_margin": 20.0, "cascade_sets_margin": 15.0,
+                   "pixelcnn_filters": 64, "pixelcnn_blocks": 4, "epochs": 2, "batch_size": 64,
+                   "learning_rate": 1e-3, "init_profile": "pixelcnn28_shared", "sample_temperature": 0.9},
                                     # the Keras walkthrough's resolution, 28x28 and 7 levels, drawn as
                                     # the shape, then the detail: `best`'s three GRUs of the digit for
-                                    # the 10x10 shape (a sample comes from one of them) times one
-                                    # PixelCNN (64 filters, 4 blocks) of the 28x28 image given that
-                                    # shape, trained on 1-pixel shifts; classified over the 9 shifts
-                                    # with `best`'s cascade (docs/families.md)
+                                    # the 10x10 shape (a sample comes from one of them) times the
+                                    # digit's PixelCNN (64 filters, 4 blocks) of the 28x28 image given
+                                    # that shape, each `pixelcnn28_shared`'s trained 2 more epochs on
+                                    # its digit's images; classified over the 9 shifts with `best`'s
+                                    # cascade, drawn at temperature 0.9 (docs/families.md)
 }
 best_profile = "shift_xlong_orders" # --profile=best: the most accurate on held-out training images
 
@@ -197,12 +200,13 @@ experiments = {                     # the profiles of docs/journal.md's experime
                                     # the walkthrough's own 28x28 model: a PixelCNN (64 filters, 6
                                     # blocks) per digit on the whole image (`pixelcnn28` until
                                     # 2026-12-06); it draws strokes more than digits
-    "pixelcnn28_digits": {"family": "detail", "shape": "shift_xlong_orders", "detail_per_digit": True,
-                          "target_size": 28, "train_shifts": 1, "test_shifts": 1, "cascade_margin": 20.0,
-                          "cascade_sets_margin": 15.0, "pixelcnn_filters": 64, "pixelcnn_blocks": 4, "epochs": 2,
-                          "batch_size": 64, "learning_rate": 1e-3, "init_profile": "pixelcnn28"},
-                                    # `pixelcnn28` with a detail model per digit, p(x | s(x), k), each
-                                    # the shared one trained 2 more epochs on its digit's images
+    "pixelcnn28_shared": {"family": "detail", "shape": "shift_xlong_orders", "target_size": 28, "train_shifts": 1,
+                          "test_shifts": 1, "cascade_margin": 20.0, "cascade_sets_margin": 15.0,
+                          "pixelcnn_filters": 64, "pixelcnn_blocks": 4, "epochs": 8, "batch_size": 64,
+                          "learning_rate": 3e-3},
+                                    # `pixelcnn28` with one detail model for all digits, p(x | s(x))
+                                    # (`pixelcnn28` until its per-digit models, which start from
+                                    # this one): its 8s are 8s less often (docs/families.md)
     "pixelcnn_wide": {"family": "pixelcnn", "pixelcnn_first_kernel": 19, "train_shifts": 1, "epochs": 20,
                       "learning_rate": 3e-3},
                                     # "pixelcnn" with a 19x19 first convolution: no blind spot at 10x10

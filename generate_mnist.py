@@ -34,8 +34,9 @@ def build_parser(s):
                         "generated/{profile}/...)")
     p.add_argument("--seed", dest="sample_seed", type=int, default=None,
                    help="random seed of the drawing; same seed, same picture (default: fresh)")
-    p.add_argument("--temperature", type=util.positive_float, default=1.0,
-                   help="1.0 samples the model exactly; lower is crisper, higher noisier (default 1.0)")
+    p.add_argument("--temperature", type=util.positive_float, default=s.sample_temperature,
+                   help="1.0 samples the model exactly; lower is crisper, higher noisier "
+                        f"(default: the profile's, {s.sample_temperature:g})")
     util.add_bool_flag(p, "--show", False, "also open the picture on screen")
     p.add_argument("--models_dir", default=None, help=f"folder of the model files (default: the profile's, {s.models_dir})")
     return p

@@ -3,7 +3,7 @@ training images that every model involved held out (the 5% of each digit of the 
 split), as classification.py reads them (the profile's shifts, cascade and readings), and
 the mean detail term per digit, in bits per pixel of the 28x28 image.
 
-    python experiments/detail.py [--profiles=pixelcnn28,pixelcnn28_digits] [--split=val]
+    python experiments/detail.py [--profiles=pixelcnn28_shared,pixelcnn28] [--split=val]
 
 --split=test reads the test set instead: only after a verdict (docs/journal.md, "A detail
 model per digit"). The samples' check is benchmarks/recognised.py.
@@ -23,8 +23,8 @@ from pixelbayes.evaluation import splits  # noqa: E402
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profiles", default="pixelcnn28,pixelcnn28_digits",
-                   help="shape-then-detail profiles, comma-separated (default pixelcnn28,pixelcnn28_digits)")
+    p.add_argument("--profiles", default="pixelcnn28_shared,pixelcnn28",
+                   help="shape-then-detail profiles, comma-separated (default pixelcnn28_shared,pixelcnn28)")
     p.add_argument("--split", choices=("val", "test"), default="val",
                    help="the held-out training images (val, default) or the test set (test)")
     args = p.parse_args()

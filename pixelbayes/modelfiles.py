@@ -139,7 +139,8 @@ def model_sets(settings):
 def model_files(settings, digits=range(10)):
     """The paths of the files whose models a profile reads for these digits (load_models)."""
     if settings.shape:
-        return model_files(settings_for(settings.shape), digits) + [model_path(settings.models_dir, "all")]
+        details = list(digits) if settings.detail_per_digit else ["all"]
+        return model_files(settings_for(settings.shape), digits) + [model_path(settings.models_dir, d) for d in details]
     return [model_path(s.models_dir, d, m) for s in model_sets(settings) for d in digits for m in range(s.ensemble)]
 
 

@@ -128,8 +128,9 @@ class Reader:
         return posteriors(loglik, self.priors)
 
     def sample(self, digit, n, rng, given=None):
-        """n images of the digit drawn by its models (inference.sample; given: pixels kept)."""
-        return sample(self.models[digit], n, rng, 1.0, given)
+        """n images of the digit drawn by its models at the profile's temperature
+        (inference.sample; given: pixels kept)."""
+        return sample(self.models[digit], n, rng, self.settings.sample_temperature, given)
 
     def scan_positions(self):
         """The pixels' positions (row * size + column) in the order the models read them."""

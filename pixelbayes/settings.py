@@ -68,6 +68,7 @@ class Settings(_Shape):
     init_profile: str
     grid_size: int
     tile_size: int
+    sample_temperature: float
     classify_num_images: int
     classify_chunk: int
     classify_workers: int
@@ -184,6 +185,9 @@ def settings_for(name=None):
     if not isinstance(values["validation_block"], int) or values["validation_block"] < 1:
         raise UserError(f"profile {name!r} sets validation_block={values['validation_block']!r}; "
                         "a held-out run is a whole number of images, 1 or more")
+    if not isinstance(values["sample_temperature"], (int, float)) or not values["sample_temperature"] > 0:
+        raise UserError(f"profile {name!r} sets sample_temperature={values['sample_temperature']!r}; "
+                        "a temperature is a number above 0")
     if values["train_objective"] not in OBJECTIVES:
         raise UserError(f"profile {name!r} sets train_objective={values['train_objective']!r}; "
                         f"choose one of {', '.join(OBJECTIVES)}")

@@ -146,7 +146,7 @@ def test_a_detail_model_per_digit_starts_from_the_shared_one_and_each_digit_read
     """detail_per_digit: train_mnist.py's jobs are one per digit, on that digit's images, each
     starting from the shared model_all; loading pairs each digit's shape models with its own
     detail model, which the numpy path and the keras engine read alike."""
-    s = dataclasses.replace(util.settings_for("pixelcnn28_digits"), target_size=SIZE, pixelcnn_filters=8,
+    s = dataclasses.replace(util.settings_for("pixelcnn28"), target_size=SIZE, pixelcnn_filters=8,
                             pixelcnn_blocks=2, models_dir=str(tmp_path / "digits"))
     shared, per_digit = str(tmp_path / "shared"), [random_detail(s, seed=20 + d)[1] for d in range(10)]
     os.makedirs(shared)
@@ -162,6 +162,8 @@ def test_a_detail_model_per_digit_starts_from_the_shared_one_and_each_digit_read
     for d in range(10):
         util.save_model(util.model_path(s.models_dir, d), per_digit[d], s, dict(digit=d))
     models = util.load_models(s)
+    files = modelfiles.model_files(s)                                   # what `no digit`'s cache key reads
+    assert files[-10:] == [util.model_path(s.models_dir, d) for d in range(10)] and all(map(os.path.exists, files))
     assert [len(m) for m in models] == [3] * 10 and all(
         np.array_equal(net.detail.weights[0], per_digit[d][0]) for d, nets in enumerate(models) for net in nets)
     images, _ = synthetic_digits(1, seed=21)
@@ -174,7 +176,7 @@ def test_a_detail_model_per_digit_starts_from_the_shared_one_and_each_digit_read
     details = np.stack([m[0].detail_terms(levels, 512, 1, 0.0) for m in models], 1)
     assert np.ptp(details, axis=1).min() > 1e-3                          # each digit's detail term is its own
     os.remove(util.model_path(s.models_dir, 7))
-    with pytest.raises(util.UserError, match="--digit=7 --profile=pixelcnn28_digits"):
+    with pytest.raises(util.UserError, match="--digit=7 --profile=pixelcnn28"):
         util.load_models(s)
 
 
@@ -197,15 +199,23 @@ def run(script, *args, env):
 
 
 def test_pixelcnn28_trains_draws_and_classifies_through_the_scripts(tmp_path, script_env):
-    """The real profile's network on the synthetic digits, with the shipped `shift` GRUs for the shape."""
+    """The real profile's networks on the synthetic digits, with the shipped GRUs for the shape:
+    the shared detail model (one for all digits), and the shipped per-digit ones trained from
+    the shipped shared model, each on its digit's images."""
+    bad = run("train_mnist.py", "--profile=pixelcnn28_shared", f"--models_dir={tmp_path / 'shared'}", "--digit=3",
+              env=script_env)
+    assert bad.returncode != 0 and "use --all_digits=True" in bad.stderr and "Traceback" not in bad.stderr
+    shared = run("train_mnist.py", "--profile=pixelcnn28_shared", f"--models_dir={tmp_path / 'shared'}",
+                 "--all_digits=True", "--epochs=1", "--quiet=True", env=script_env)
+    assert shared.returncode == 0, shared.stderr
+    meta = util.read_meta(util.model_path(str(tmp_path / "shared"), "all"))
+    assert meta["settings"]["family"] == "detail" and meta["train_images"] == 120 and meta["digit"] == "all"
     folder = str(tmp_path / "detail")
     flags = ["--profile=pixelcnn28", f"--models_dir={folder}"]
-    bad = run("train_mnist.py", *flags, "--digit=3", env=script_env)
-    assert bad.returncode != 0 and "use --all_digits=True" in bad.stderr and "Traceback" not in bad.stderr
     done = run("train_mnist.py", *flags, "--all_digits=True", "--epochs=1", "--quiet=True", env=script_env)
     assert done.returncode == 0, done.stderr
-    meta = util.read_meta(util.model_path(folder, "all"))
-    assert meta["settings"]["family"] == "detail" and meta["train_images"] == 120 and meta["digit"] == "all"
+    metas = [util.read_meta(util.model_path(folder, d)) for d in range(10)]
+    assert [(m["digit"], m["train_images"]) for m in metas] == [(d, 12) for d in range(10)]
     out = str(tmp_path / "grid.png")
     drawn = run("generate_mnist.py", *flags, "--digit=all", "--grid_size=2", "--seed=0", f"--output={out}", env=script_env)
     assert drawn.returncode == 0, drawn.stderr

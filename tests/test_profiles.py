@@ -2,7 +2,9 @@
 import dataclasses
 import os
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import config
 from pixelbayes import modelfiles
@@ -93,3 +95,25 @@ def test_training_a_mixture_profile_trains_each_named_profile(monkeypatch, tmp_p
         assert path.startswith(str(tmp_path)) and util.read_meta(path)["settings"]["train_shifts"] == shifts
     with pytest.raises(util.UserError, match="--models_dir does not apply"):
         train_mnist.main(["--profile=mix", f"--models_dir={tmp_path}"])
+
+
+def test_a_profiles_sample_temperature_is_what_generate_draws_at_unless_told(monkeypatch, tiny_models, tmp_path):
+    import generate_mnist
+
+    def tiles(*flags):
+        path = str(tmp_path / "grid.png")
+        generate_mnist.main(["--digit=4", "--grid_size=3", "--output_size=6", "--seed=3",
+                             f"--models_dir={tiny_models}", f"--output={path}", *flags])
+        grid = np.asarray(Image.open(path).convert("L"))
+        return [grid[r:r + 6, c:c + 6] for r in range(0, 18, 6) for c in range(0, 18, 6)]
+
+    monkeypatch.setitem(config.profiles, "cold", {"sample_temperature": 1e-4})
+    cold = tiles("--profile=cold")                      # every draw the likeliest level: one image
+    assert all(np.array_equal(cold[0], t) for t in cold)
+    warm = tiles("--profile=cold", "--temperature=1")   # the flag over the profile's value
+    assert not all(np.array_equal(warm[0], t) for t in warm)
+    assert util.settings_for().sample_temperature == 1.0
+    for bad in (0, -1, "hot"):
+        monkeypatch.setitem(config.profiles, "cold", {"sample_temperature": bad})
+        with pytest.raises(util.UserError, match="sets sample_temperature=.*a temperature is a number above 0"):
+            util.settings_for("cold")

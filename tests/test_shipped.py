@@ -17,14 +17,14 @@ DOCS = os.path.join(ROOT, "docs")          # the README's pictures (benchmarks/p
 
 
 # the profiles with shipped models of their own; "mix" and "families" mix two of them
-SHIPPED = ["tutorial", "fast", "shift", "pixelcnn", "pixelcnn28_plain", "pixelcnn28", "shift_long", "shift_xlong",
-           "shift_xlong_columns", "shift_xlong_rows_reversed"]
+SHIPPED = ["tutorial", "fast", "shift", "pixelcnn", "pixelcnn28_plain", "pixelcnn28", "pixelcnn28_shared", "shift_long",
+           "shift_xlong", "shift_xlong_columns", "shift_xlong_rows_reversed"]
 
 
 @pytest.mark.parametrize("profile", SHIPPED)
 def test_shipped_models_carry_their_profiles_settings_and_no_optimizer(profile):
     settings = util.settings_for(profile)
-    for d in (["all"] if settings.shape else range(10)):       # a detail model: one for every digit
+    for d in (["all"] if settings.shape and not settings.detail_per_digit else range(10)):  # a shared detail model
         path = util.model_path(settings.models_dir, d)
         net = util.load_net(path, digit=d)
         assert net.settings == settings.model()        # made with exactly this profile (files
