@@ -14,7 +14,7 @@ from .training import finished_with
 def training_jobs(s, flags, data):
     """The jobs of one command: a shared detail model's one (settings.shape), else one per
     digit and member (a detail model per digit: settings.detail_per_digit)."""
-    return (detail_jobs if s.shape and not s.detail_per_digit else digit_jobs)(s, flags, data)
+    return (detail_jobs if s.shared_detail else digit_jobs)(s, flags, data)
 
 
 def digit_jobs(s, flags, data):

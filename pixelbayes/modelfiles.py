@@ -139,7 +139,7 @@ def model_sets(settings):
 def model_files(settings, digits=range(10)):
     """The paths of the files whose models a profile reads for these digits (load_models)."""
     if settings.shape:
-        details = list(digits) if settings.detail_per_digit else ["all"]
+        details = ["all"] if settings.shared_detail else list(digits)
         return model_files(settings_for(settings.shape), digits) + [model_path(settings.models_dir, d) for d in details]
     return [model_path(s.models_dir, d, m) for s in model_sets(settings) for d in digits for m in range(s.ensemble)]
 
@@ -191,7 +191,7 @@ def _shape_then_detail(settings, digits):
         net = load_net(path, name, settings)
         check_family(net, settings, path)
         return net
-    details = [detail(d) for d in digits] if settings.detail_per_digit else [detail("all")] * len(shapes)
+    details = [detail("all")] * len(shapes) if settings.shared_detail else [detail(d) for d in digits]
     return [[ShapeThenDetail(net, own) for net in nets] for own, nets in zip(details, shapes)]
 
 

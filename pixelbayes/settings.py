@@ -87,6 +87,12 @@ class Settings(_Shape):
     test_strokes: tuple
     test_scales: tuple
 
+    @property
+    def shared_detail(self):
+        """One detail model (model_all) for every digit: a profile of shape and detail without
+        detail_per_digit."""
+        return bool(self.shape) and not self.detail_per_digit
+
     def test_latents(self):
         """The latent transforms of the classifier's mixture (preprocess.latents)."""
         return latents(self.test_shifts, self.test_rotations, self.test_strokes, scales=self.test_scales)

@@ -24,7 +24,7 @@ SHIPPED = ["tutorial", "fast", "shift", "pixelcnn", "pixelcnn28_plain", "pixelcn
 @pytest.mark.parametrize("profile", SHIPPED)
 def test_shipped_models_carry_their_profiles_settings_and_no_optimizer(profile):
     settings = util.settings_for(profile)
-    for d in (["all"] if settings.shape and not settings.detail_per_digit else range(10)):  # a shared detail model
+    for d in (["all"] if settings.shared_detail else range(10)):
         path = util.model_path(settings.models_dir, d)
         net = util.load_net(path, digit=d)
         assert net.settings == settings.model()        # made with exactly this profile (files
